@@ -1,0 +1,350 @@
+"""IMDB movie-review sentiment: reviews as word ids of a top-`num_words` vocabulary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from seqmodels.data.text import PAD_ID, build_vocab, encode, tokenize
+from seqmodels.errors import ConfigError, check_positive
+
+HUB_DATASET = "stanfordnlp/imdb"
+SPLITS = ("train", "test")
+TOKENIZER_VERSION = 1  # bump when tokenize() changes, so old caches are not reused
+TRUNCATION_SIDES = ("pre", "post")
+
+
+class DataError(ConfigError):
+    """The reviews could not be found or read; the message says what was tried."""
+
+
+# --- Sources: a local folder (parquet or aclImdb/) or the Hugging Face hub -------------------
+
+
+def _local_source(data_dir: Path) -> dict[str, Any]:
+    """Finds `train.parquet`/`test.parquet`, or an extracted `aclImdb/` release, in data_dir."""
+    if not data_dir.is_dir():
+        raise DataError(f"task.datamodule.data_dir={data_dir} is not a folder; {_HOW_TO_POINT}")
+    if all((data_dir / f"{split}.parquet").is_file() for split in SPLITS):
+        return {"kind": "parquet", "files": {s: data_dir / f"{s}.parquet" for s in SPLITS}}
+    for root in (data_dir, data_dir / "aclImdb"):
+        if all((root / split / label).is_dir() for split in SPLITS for label in ("neg", "pos")):
+            return {"kind": "aclimdb", "root": root}
+    raise DataError(
+        f"task.datamodule.data_dir={data_dir} holds neither train.parquet/test.parquet nor an "
+        f"aclImdb/ folder (train/pos/*.txt ...); {_HOW_TO_POINT}"
+    )
+
+
+_HOW_TO_POINT = (
+    "point task.datamodule.data_dir (or the IMDB_DIR environment variable) at a folder with "
+    "train.parquet/test.parquet (columns text, label) or the extracted aclImdb/ release"
+)
+
+
+def _fingerprint(source: dict[str, Any]) -> str:
+    """Identifies the source's contents cheaply: file names, sizes and modification times."""
+    if source["kind"] == "hub":
+        return source["name"]
+    if source["kind"] == "parquet":
+        files = sorted(source["files"].values())
+    else:
+        files = sorted(source["root"].glob("t*/[np]*/*.txt"))
+    return json.dumps([(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+
+
+def _read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarray]:
+    """Texts and 0/1 labels of one split, checked."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    where = source.get("files", {}).get(split) or source.get("root") or source.get("name")
+    try:
+        if source["kind"] == "hub":
+            ds = datasets.load_dataset(source["name"], split=split)
+        elif source["kind"] == "parquet":
+            ds = datasets.load_dataset("parquet", data_files={split: str(where)}, split=split)
+        else:
+            texts, labels = [], []
+            for label, name in enumerate(("neg", "pos")):
+                files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
+                texts += [f.read_text(encoding="utf-8") for f in files]
+                labels += [label] * len(files)
+            ds = datasets.Dataset.from_dict({"text": texts, "label": labels})
+    except Exception as err:  # any reader failure becomes one line naming the file
+        raise DataError(f"could not read the IMDB {split} split from {where}: {err}") from None
+    missing = {"text", "label"} - set(ds.column_names)
+    if missing:
+        raise DataError(
+            f"{where} lacks the column(s) {sorted(missing)}; it has {ds.column_names}. "
+            "IMDB files need a string column 'text' and a 0/1 column 'label'"
+        )
+    table = ds.data.table
+    texts = table.column("text").to_pylist()
+    labels = np.asarray(table.column("label").to_numpy(zero_copy_only=False))
+    if len(texts) == 0:
+        raise DataError(f"{where} holds no reviews")
+    if not np.isin(labels, (0, 1)).all():
+        raise DataError(f"{where} has labels {sorted(set(labels.tolist()) - {0, 1})[:5]} outside {{0, 1}}")
+    empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+    if empty:
+        raise DataError(f"{where} has {len(empty)} empty or missing texts (first at row {empty[0]})")
+    return texts, labels.astype(np.int64)
+
+
+def _review_id(path: Path) -> int:
+    """aclImdb files are named <id>_<rating>.txt; order them by id."""
+    stem = path.stem.split("_")[0]
+    return int(stem) if stem.isdigit() else -1
+
+
+def _hub_source(name: str) -> dict[str, Any]:
+    """The hub source, after a quick reachability check (datasets would retry for ~25 s)."""
+    if not os.environ.get("HF_HUB_OFFLINE"):
+        try:
+            socket.create_connection(("huggingface.co", 443), timeout=5).close()
+        except OSError as err:
+            raise DataError(
+                f"no data_dir is set and the Hugging Face hub ({name}) can't be reached ({err}); "
+                f"{_HOW_TO_POINT}"
+            ) from None
+    return {"kind": "hub", "name": name}
+
+
+# --- The encoded dataset, cached on disk ----------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SEQMODELS_CACHE", Path.home() / ".cache" / "seqmodels"))
+
+
+def prepare_imdb(
+    data_dir: str | Path | None,
+    num_words: int,
+    cache_dir: str | Path | None = None,
+    hub_dataset: str = HUB_DATASET,
+) -> Path:
+    """Tokenizes, builds the vocabulary from the train split and encodes both splits, once.
+
+    Returns the cache folder holding `vocab.json` and, per split, `{split}_ids.npy`,
+    `{split}_offsets.npy` and `{split}_labels.npy`. The folder's name is a hash of the source
+    and the tokenization settings, so a second call with the same ones only finds it.
+    """
+    source = _local_source(Path(data_dir).expanduser()) if data_dir else _hub_source(hub_dataset)
+    key = json.dumps([_fingerprint(source), num_words, TOKENIZER_VERSION])
+    cache_root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    folder = cache_root / f"imdb-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    if (folder / "vocab.json").is_file():
+        return folder
+
+    documents, labels = {}, {}
+    for split in SPLITS:
+        texts, labels[split] = _read_split(source, split)
+        documents[split] = [tokenize(text) for text in texts]
+    vocab = build_vocab(documents["train"], num_words)  # never the test split
+
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache_root, prefix=".staging-"))
+    for split in SPLITS:
+        ids, offsets = encode(documents[split], vocab)
+        np.save(staging / f"{split}_ids.npy", ids)
+        np.save(staging / f"{split}_offsets.npy", offsets)
+        np.save(staging / f"{split}_labels.npy", labels[split])
+    (staging / "vocab.json").write_text(json.dumps({"vocab": vocab, "key": key}))
+    try:
+        staging.rename(folder)  # atomic: a reader sees all of the cache or none of it
+    except OSError:  # another process finished first; its cache is the same
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+class EncodedReviews(Dataset):
+    """Reviews as id tensors cut to `max_len` tokens, with their labels."""
+
+    def __init__(
+        self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray, max_len: int, truncation: str
+    ) -> None:
+        self.ids, self.offsets, self.labels = ids, offsets, labels
+        self.max_len, self.truncation = max_len, truncation
+
+    @classmethod
+    def from_cache(cls, folder: Path, split: str, max_len: int, truncation: str) -> EncodedReviews:
+        arrays = [np.load(folder / f"{split}_{name}.npy") for name in ("ids", "offsets", "labels")]
+        return cls(*arrays, max_len=max_len, truncation=truncation)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Tokens per review after truncation."""
+        return np.minimum(np.diff(self.offsets), self.max_len)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        if end - start > self.max_len:  # "pre" keeps the last max_len tokens, as Keras does
+            start, end = (end - self.max_len, end) if self.truncation == "pre" else (start, start + self.max_len)
+        return torch.from_numpy(self.ids[start:end].astype(np.int64)), int(self.labels[i])
+
+    def subset(self, index: np.ndarray) -> EncodedReviews:
+        starts, ends = self.offsets[index], self.offsets[index + 1]
+        ids = np.concatenate([self.ids[a:b] for a, b in zip(starts, ends, strict=True)])
+        offsets = np.concatenate([[0], np.cumsum(ends - starts)])
+        return EncodedReviews(ids, offsets, self.labels[index], self.max_len, self.truncation)
+
+
+def pad_batch(items: list[tuple[Tensor, int]]) -> tuple[Tensor, Tensor, Tensor]:
+    """Right-pads a batch to its longest review: ids (B, T), lengths (B,), labels (B,).
+
+    An empty review is read as one padding token.
+    """
+    sequences = [ids if len(ids) else torch.tensor([PAD_ID]) for ids, _ in items]
+    lengths = torch.tensor([len(ids) for ids in sequences])
+    labels = torch.tensor([label for _, label in items], dtype=torch.float32)
+    return pad_sequence(sequences, batch_first=True, padding_value=PAD_ID), lengths, labels
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of reviews of similar length, so that little compute goes to padding.
+
+    For training (`shuffle=True`) each epoch shuffles all reviews, sorts them by length within
+    pools of `pool_batches` batches, and shuffles the order of the batches: every epoch sees new
+    batches, each nearly free of padding. Without shuffling, batches follow sorted length.
+    """
+
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50
+    ) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.seed, self.pool_batches = batch_size, shuffle, seed, pool_batches
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+            return
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths))
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for b in rng.permutation(len(batches)):
+            yield batches[b].tolist()
+
+
+class IMDBDataModule(L.LightningDataModule):
+    """The IMDB reviews: 25,000 to train (a stratified `val_fraction` of them validates), 25,000 to test.
+
+    `data_dir` names a local copy (parquet files or the aclImdb/ release); without it the
+    reviews come from the Hugging Face hub. Encoded reviews are cached under `cache_dir`.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        num_words: int = 10_000,
+        max_len: int = 500,
+        truncation: str = "pre",
+        val_fraction: float = 0.1,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        bucket: bool = True,
+        seed: int = 0,
+        cache_dir: str | None = None,
+        num_workers: int = 0,
+        hub_dataset: str = HUB_DATASET,
+    ) -> None:
+        super().__init__()
+        check_positive("task.datamodule", max_len=max_len, batch_size=batch_size, eval_batch_size=eval_batch_size)
+        if num_words < 3:
+            raise ConfigError(
+                f"task.datamodule.num_words={num_words} must be >= 3: ids 0 and 1 are padding and unknown"
+            )
+        if truncation not in TRUNCATION_SIDES:
+            raise ConfigError(f"task.datamodule.truncation={truncation!r} must be one of {TRUNCATION_SIDES}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"task.datamodule.val_fraction={val_fraction} must be in (0, 1)")
+        self.save_hyperparameters()
+        self.cache: Path | None = None
+        self.splits: dict[str, EncodedReviews] = {}
+
+    def prepare_data(self) -> None:
+        hp = self.hparams
+        self.cache = prepare_imdb(hp.data_dir, hp.num_words, hp.cache_dir, hp.hub_dataset)
+
+    @property
+    def vocab(self) -> list[str]:
+        if self.cache is None:
+            self.prepare_data()
+        return json.loads((self.cache / "vocab.json").read_text())["vocab"]
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """What the model must know of the data: the vocabulary and how reviews are cut."""
+        return {"vocab": self.vocab, "max_len": self.hparams.max_len, "truncation": self.hparams.truncation}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        if self.cache is None:
+            self.prepare_data()
+        hp = self.hparams
+        train = EncodedReviews.from_cache(self.cache, "train", hp.max_len, hp.truncation)
+        train_index, val_index = stratified_split(train.labels, hp.val_fraction, hp.seed)
+        self.splits = {
+            "train": train.subset(train_index),
+            "val": train.subset(val_index),
+            "test": EncodedReviews.from_cache(self.cache, "test", hp.max_len, hp.truncation),
+        }
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.splits[split]
+        if self.hparams.bucket:
+            sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.hparams.seed)
+            return DataLoader(
+                dataset, batch_sampler=sampler, collate_fn=pad_batch, num_workers=self.hparams.num_workers
+            )
+        return DataLoader(
+            dataset, batch_size, shuffle=shuffle, collate_fn=pad_batch, num_workers=self.hparams.num_workers
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.hparams.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.hparams.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.hparams.eval_batch_size, shuffle=False)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held_out): `fraction` of each label held out, chosen by `seed`."""
+    rng = np.random.default_rng(seed)
+    held_out = []
+    for label in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == label))
+        held_out.append(index[: int(round(fraction * len(index)))])
+    held = np.sort(np.concatenate(held_out))
+    return np.setdiff1d(np.arange(len(labels)), held), held

@@ -1,0 +1,5 @@
+from seqmodels.models.classifier import SentimentClassifier
+from seqmodels.models.forecaster import Forecaster
+from seqmodels.models.recurrent import CELLS, RecurrentNet
+
+__all__ = ["CELLS", "Forecaster", "RecurrentNet", "SentimentClassifier"]

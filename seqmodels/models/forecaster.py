@@ -1,0 +1,69 @@
+"""Next-value forecasting of a series from a window of its past values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+
+from seqmodels.models.base import SeqModule
+from seqmodels.models.recurrent import RecurrentNet
+
+
+class Forecaster(SeqModule):
+    """Predicts the value after each window, trained on MSE.
+
+    Windows are standardized with the training series' `mean` and `std` inside the model, so
+    it takes and returns values on the series' own scale.
+    """
+
+    monitor = "val/mse"
+
+    def __init__(
+        self,
+        net: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        mean: float = 0.0,
+        std: float = 1.0,
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters()
+        self.net = RecurrentNet(input_size=1, output_size=1, **net)
+        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def forward(self, windows: Tensor) -> Tensor:
+        """Returns the next value `(B,)` after each window `(B, T)`."""
+        mean, std = self.hparams.mean, self.hparams.std
+        z = ((windows - mean) / std).unsqueeze(-1)  # (B, T, 1)
+        return self.net(z).squeeze(-1) * std + mean
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        windows, targets = batch
+        predictions = self(windows)
+        loss = F.mse_loss(predictions, targets)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics(predictions, targets)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test")
+        self.log_dict(metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    @torch.no_grad()
+    def predict(self, windows: Tensor) -> Tensor:
+        """Next values `(B,)` for windows `(B, T)` of raw series values."""
+        return self(torch.as_tensor(windows, dtype=torch.float32, device=self.device))

@@ -1,0 +1,110 @@
+"""One training run: fit, keep the best checkpoint, validate and test it, write metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+
+class TrainingClock(Callback):
+    """Time spent in training epochs (validation excluded) and the samples trained on."""
+
+    def __init__(self) -> None:
+        self.seconds, self.samples = 0.0, 0
+        self._epoch_start: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._epoch_start = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        if self._epoch_start is None:
+            self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        self.samples += len(batch[-1])  # targets come last in every task's batches
+        self._last_end = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self._epoch_start is not None:
+            self.seconds += self._last_end - self._epoch_start
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Writes through a temporary file and a rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Trains the configured model on the configured task; returns what metrics.json holds."""
+    run_dir = Path(run_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.task.datamodule)
+    net = OmegaConf.to_container(cfg.model, resolve=True)
+    model = instantiate(cfg.task.module, net=net, **datamodule.model_kwargs, _convert_="all")
+
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best-{epoch:03d}",
+        monitor=cfg.task.monitor,
+        mode=cfg.task.mode,
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    clock = TrainingClock()
+    callbacks: list[Callback] = [checkpoint, clock]
+    if cfg.task.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(cfg.task.monitor, mode=cfg.task.mode, patience=cfg.task.early_stopping_patience)
+        )
+    loggers = [instantiate(logger) for logger in (cfg.logger or {}).values()]
+    trainer = L.Trainer(
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=run_dir,
+    )
+    trainer.fit(model, datamodule=datamodule)
+
+    best = checkpoint.best_model_path or None  # none under fast_dev_run: use the weights in hand
+    if best:
+        model = type(model).load_from_checkpoint(best, map_location=model.device, weights_only=True)
+    (val_metrics,) = trainer.validate(model, datamodule=datamodule, verbose=False)
+    (test_metrics,) = trainer.test(model, datamodule=datamodule)
+    metrics: dict[str, Any] = {
+        "status": "ok",
+        "task": cfg.task.name,
+        "model": cfg.model.cell,
+        "seed": cfg.seed,
+        **{k: v for k, v in val_metrics.items() if k.startswith("val/")},
+        **{k: v for k, v in test_metrics.items() if k.startswith("test/")},
+    }
+    if hasattr(datamodule, "report"):
+        metrics |= datamodule.report(model.eval(), run_dir)
+    metrics |= {
+        "best_checkpoint": str(Path(best).resolve()) if best else None,
+        "epochs": trainer.current_epoch,
+        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "train_seconds": round(clock.seconds, 3),
+        "train_samples_per_second": round(clock.samples / clock.seconds, 1) if clock.seconds else None,
+    }
+    if trainer.is_global_zero:
+        write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:
+    """The value a hyperparameter search optimizes: the task's validation metric."""
+    return float(metrics[cfg.task.monitor])
+
+
+__all__ = ["TrainingClock", "main_metric", "train", "write_json"]
