@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
@@ -47,10 +48,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Trains the configured model on the configured task; returns what metrics.json holds."""
     run_dir = Path(run_dir)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.task.datamodule)
     net = OmegaConf.to_container(cfg.model, resolve=True)
-    model = instantiate(cfg.task.module, net=net, **datamodule.model_kwargs, _convert_="all")
+    # Data-derived values (a vocabulary may hold "???", which OmegaConf would read as missing)
+    # are passed at call time, past the config.
+    build_model = instantiate(cfg.task.module, _partial_=True, _convert_="all")
+    model = build_model(net=net, **datamodule.model_kwargs)
 
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -66,7 +72,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         callbacks.append(
             EarlyStopping(cfg.task.monitor, mode=cfg.task.mode, patience=cfg.task.early_stopping_patience)
         )
-    loggers = [instantiate(logger) for logger in (cfg.logger or {}).values()]
+    loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         callbacks=callbacks,

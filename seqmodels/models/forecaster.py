@@ -9,15 +9,23 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
+from seqmodels.errors import ConfigError
 from seqmodels.models.base import SeqModule
 from seqmodels.models.recurrent import RecurrentNet
+
+
+SCALINGS = ("window", "global")
 
 
 class Forecaster(SeqModule):
     """Predicts the value after each window, trained on MSE.
 
-    Windows are standardized with the training series' `mean` and `std` inside the model, so
-    it takes and returns values on the series' own scale.
+    Inputs are scaled inside the model, so it takes and returns values on the series' own
+    scale. `scaling="global"` standardizes with the training series' `mean` and `std`;
+    `scaling="window"` (the default) subtracts each window's own mean and predicts the next
+    value's offset from it, which makes the forecast independent of the series' level: a
+    model fit on one stretch of a series then also holds where the series moves to levels
+    the training stretch never reached.
     """
 
     monitor = "val/mse"
@@ -29,8 +37,11 @@ class Forecaster(SeqModule):
         scheduler: dict[str, Any] | None = None,
         mean: float = 0.0,
         std: float = 1.0,
+        scaling: str = "window",
     ) -> None:
         super().__init__(optimizer, scheduler)
+        if scaling not in SCALINGS:
+            raise ConfigError(f"task.module.scaling={scaling!r} must be one of {SCALINGS}")
         self.save_hyperparameters()
         self.net = RecurrentNet(input_size=1, output_size=1, **net)
         metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
@@ -40,9 +51,13 @@ class Forecaster(SeqModule):
 
     def forward(self, windows: Tensor) -> Tensor:
         """Returns the next value `(B,)` after each window `(B, T)`."""
-        mean, std = self.hparams.mean, self.hparams.std
-        z = ((windows - mean) / std).unsqueeze(-1)  # (B, T, 1)
-        return self.net(z).squeeze(-1) * std + mean
+        std = self.hparams.std
+        if self.hparams.scaling == "window":
+            level = windows.mean(dim=1, keepdim=True)  # (B, 1)
+        else:
+            level = torch.full_like(windows[:, :1], self.hparams.mean)
+        z = ((windows - level) / std).unsqueeze(-1)  # (B, T, 1)
+        return self.net(z).squeeze(-1) * std + level.squeeze(1)
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         windows, targets = batch
