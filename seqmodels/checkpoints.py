@@ -11,7 +11,9 @@ from seqmodels.errors import ConfigError
 from seqmodels.models import Forecaster, SentimentClassifier
 from seqmodels.models.base import SeqModule
 
-MODULES: dict[str, type[SeqModule]] = {cls.__name__: cls for cls in (Forecaster, SentimentClassifier)}
+MODULES: dict[str, type[SeqModule]] = {
+    cls.__name__: cls for cls in (Forecaster, SentimentClassifier)
+}
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -20,7 +22,9 @@ def find_checkpoint(path: str | Path) -> Path:
     if path.is_file():
         return path
     if not path.is_dir():
-        raise ConfigError(f"checkpoint path {path} does not exist; give a .ckpt file or a run folder")
+        raise ConfigError(
+            f"checkpoint path {path} does not exist; give a .ckpt file or a run folder"
+        )
     metrics = path / "metrics.json"
     if metrics.is_file():
         best = json.loads(metrics.read_text()).get("best_checkpoint")
@@ -38,7 +42,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
     try:
         meta = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ConfigError(f"{ckpt} is not a readable checkpoint: {str(err).splitlines()[0]}") from None
+        raise ConfigError(
+            f"{ckpt} is not a readable checkpoint: {str(err).splitlines()[0]}"
+        ) from None
     name = meta.get("seqmodels_class") if isinstance(meta, dict) else None
     if name not in MODULES:
         raise ConfigError(f"{ckpt} is not a seqmodels checkpoint (it names no seqmodels module)")

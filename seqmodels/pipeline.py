@@ -10,9 +10,12 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
+
+from seqmodels.errors import ConfigError
 
 
 class TrainingClock(Callback):
@@ -45,18 +48,28 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def build(config: DictConfig, **kwargs: Any) -> Any:
+    """hydra's instantiate, letting a ConfigError from the target through as itself."""
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ConfigError):
+            raise err.__cause__ from None
+        raise
+
+
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Trains the configured model on the configured task; returns what metrics.json holds."""
     run_dir = Path(run_dir)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.task.datamodule)
+    datamodule = build(cfg.task.datamodule)
     net = OmegaConf.to_container(cfg.model, resolve=True)
     # Data-derived values (a vocabulary may hold "???", which OmegaConf would read as missing)
     # are passed at call time, past the config.
-    build_model = instantiate(cfg.task.module, _partial_=True, _convert_="all")
-    model = build_model(net=net, **datamodule.model_kwargs)
+    make_model = build(cfg.task.module, _partial_=True, _convert_="all")
+    model = make_model(net=net, **datamodule.model_kwargs)
 
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -70,7 +83,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     callbacks: list[Callback] = [checkpoint, clock]
     if cfg.task.early_stopping_patience:
         callbacks.append(
-            EarlyStopping(cfg.task.monitor, mode=cfg.task.mode, patience=cfg.task.early_stopping_patience)
+            EarlyStopping(
+                cfg.task.monitor, mode=cfg.task.mode, patience=cfg.task.early_stopping_patience
+            )
         )
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
     trainer = L.Trainer(
@@ -101,7 +116,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "epochs": trainer.current_epoch,
         "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "train_seconds": round(clock.seconds, 3),
-        "train_samples_per_second": round(clock.samples / clock.seconds, 1) if clock.seconds else None,
+        "train_samples_per_second": round(clock.samples / clock.seconds, 1)
+        if clock.seconds
+        else None,
     }
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
@@ -111,6 +128,3 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:
     """The value a hyperparameter search optimizes: the task's validation metric."""
     return float(metrics[cfg.task.monitor])
-
-
-__all__ = ["TrainingClock", "main_metric", "train", "write_json"]

@@ -98,10 +98,14 @@ def _read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarr
     if len(texts) == 0:
         raise DataError(f"{where} holds no reviews")
     if not np.isin(labels, (0, 1)).all():
-        raise DataError(f"{where} has labels {sorted(set(labels.tolist()) - {0, 1})[:5]} outside {{0, 1}}")
+        raise DataError(
+            f"{where} has labels {sorted(set(labels.tolist()) - {0, 1})[:5]} outside {{0, 1}}"
+        )
     empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
     if empty:
-        raise DataError(f"{where} has {len(empty)} empty or missing texts (first at row {empty[0]})")
+        raise DataError(
+            f"{where} has {len(empty)} empty or missing texts (first at row {empty[0]})"
+        )
     return texts, labels.astype(np.int64)
 
 
@@ -175,7 +179,12 @@ class EncodedReviews(Dataset):
     """Reviews as id tensors cut to `max_len` tokens, with their labels."""
 
     def __init__(
-        self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray, max_len: int, truncation: str
+        self,
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        labels: np.ndarray,
+        max_len: int,
+        truncation: str,
     ) -> None:
         self.ids, self.offsets, self.labels = ids, offsets, labels
         self.max_len, self.truncation = max_len, truncation
@@ -196,7 +205,11 @@ class EncodedReviews(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         start, end = int(self.offsets[i]), int(self.offsets[i + 1])
         if end - start > self.max_len:  # "pre" keeps the last max_len tokens, as Keras does
-            start, end = (end - self.max_len, end) if self.truncation == "pre" else (start, start + self.max_len)
+            start, end = (
+                (end - self.max_len, end)
+                if self.truncation == "pre"
+                else (start, start + self.max_len)
+            )
         return torch.from_numpy(self.ids[start:end].astype(np.int64)), int(self.labels[i])
 
     def subset(self, index: np.ndarray) -> EncodedReviews:
@@ -226,10 +239,20 @@ class BucketBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(
-        self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        pool_batches: int = 50,
     ) -> None:
         self.lengths = np.asarray(lengths)
-        self.batch_size, self.shuffle, self.seed, self.pool_batches = batch_size, shuffle, seed, pool_batches
+        self.batch_size, self.shuffle, self.seed, self.pool_batches = (
+            batch_size,
+            shuffle,
+            seed,
+            pool_batches,
+        )
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -238,7 +261,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __iter__(self):
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
-            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+            yield from (
+                order[i : i + self.batch_size].tolist()
+                for i in range(0, len(order), self.batch_size)
+            )
             return
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
@@ -248,13 +274,15 @@ class BucketBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), pool):
             chunk = order[start : start + pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            batches += [
+                chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)
+            ]
         for b in rng.permutation(len(batches)):
             yield batches[b].tolist()
 
 
 class IMDBDataModule(L.LightningDataModule):
-    """The IMDB reviews: 25,000 to train (a stratified `val_fraction` of them validates), 25,000 to test.
+    """IMDB reviews: 25,000 train (a stratified `val_fraction` of them validate), 25,000 test.
 
     `data_dir` names a local copy (parquet files or the aclImdb/ release); without it the
     reviews come from the Hugging Face hub. Encoded reviews are cached under `cache_dir`.
@@ -276,13 +304,21 @@ class IMDBDataModule(L.LightningDataModule):
         hub_dataset: str = HUB_DATASET,
     ) -> None:
         super().__init__()
-        check_positive("task.datamodule", max_len=max_len, batch_size=batch_size, eval_batch_size=eval_batch_size)
+        check_positive(
+            "task.datamodule",
+            max_len=max_len,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+        )
         if num_words < 3:
             raise ConfigError(
-                f"task.datamodule.num_words={num_words} must be >= 3: ids 0 and 1 are padding and unknown"
+                f"task.datamodule.num_words={num_words} must be >= 3: "
+                "ids 0 and 1 are padding and unknown"
             )
         if truncation not in TRUNCATION_SIDES:
-            raise ConfigError(f"task.datamodule.truncation={truncation!r} must be one of {TRUNCATION_SIDES}")
+            raise ConfigError(
+                f"task.datamodule.truncation={truncation!r} must be one of {TRUNCATION_SIDES}"
+            )
         if not 0.0 < val_fraction < 1.0:
             raise ConfigError(f"task.datamodule.val_fraction={val_fraction} must be in (0, 1)")
         self.save_hyperparameters()
@@ -302,7 +338,11 @@ class IMDBDataModule(L.LightningDataModule):
     @property
     def model_kwargs(self) -> dict[str, Any]:
         """What the model must know of the data: the vocabulary and how reviews are cut."""
-        return {"vocab": self.vocab, "max_len": self.hparams.max_len, "truncation": self.hparams.truncation}
+        return {
+            "vocab": self.vocab,
+            "max_len": self.hparams.max_len,
+            "truncation": self.hparams.truncation,
+        }
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -321,12 +361,21 @@ class IMDBDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.splits[split]
         if self.hparams.bucket:
-            sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.hparams.seed)
+            sampler = BucketBatchSampler(
+                dataset.lengths, batch_size, shuffle=shuffle, seed=self.hparams.seed
+            )
             return DataLoader(
-                dataset, batch_sampler=sampler, collate_fn=pad_batch, num_workers=self.hparams.num_workers
+                dataset,
+                batch_sampler=sampler,
+                collate_fn=pad_batch,
+                num_workers=self.hparams.num_workers,
             )
         return DataLoader(
-            dataset, batch_size, shuffle=shuffle, collate_fn=pad_batch, num_workers=self.hparams.num_workers
+            dataset,
+            batch_size,
+            shuffle=shuffle,
+            collate_fn=pad_batch,
+            num_workers=self.hparams.num_workers,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -339,7 +388,9 @@ class IMDBDataModule(L.LightningDataModule):
         return self._loader("test", self.hparams.eval_batch_size, shuffle=False)
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, held_out): `fraction` of each label held out, chosen by `seed`."""
     rng = np.random.default_rng(seed)
     held_out = []

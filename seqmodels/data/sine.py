@@ -88,7 +88,9 @@ class SineDataModule(L.LightningDataModule):
             "test": (self.n_train + self.n_val, len(targets)),
         }
         return {
-            split: TensorDataset(torch.from_numpy(windows[a:b].copy()), torch.from_numpy(targets[a:b]))
+            split: TensorDataset(
+                torch.from_numpy(windows[a:b].copy()), torch.from_numpy(targets[a:b])
+            )
             for split, (a, b) in bounds.items()
         }
 

@@ -37,7 +37,9 @@ class SeqModule(L.LightningModule):
             return optimizer
         scheduler_cfg = dict(self.hparams.scheduler)
         interval = scheduler_cfg.pop("interval", "epoch")
-        scheduler_cls = _lookup(torch.optim.lr_scheduler, scheduler_cfg.pop("name"), "scheduler.name")
+        scheduler_cls = _lookup(
+            torch.optim.lr_scheduler, scheduler_cfg.pop("name"), "scheduler.name"
+        )
         scheduler = scheduler_cls(optimizer, **scheduler_cfg)
         return {
             "optimizer": optimizer,

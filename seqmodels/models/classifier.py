@@ -55,7 +55,7 @@ class SentimentClassifier(SeqModule):
         logits = self(ids, lengths)
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         metrics = getattr(self, f"{stage}_metrics")
-        metrics(torch.sigmoid(logits), labels.long())
+        metrics.update(torch.sigmoid(logits), labels.long())
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "train")
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage == "val")
         return loss
@@ -97,7 +97,9 @@ class SentimentClassifier(SeqModule):
         probabilities = []
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
-            ids, lengths, _ = pad_batch([(torch.tensor(self.encode(t), dtype=torch.long), 0) for t in chunk])
+            ids, lengths, _ = pad_batch(
+                [(torch.tensor(self.encode(t), dtype=torch.long), 0) for t in chunk]
+            )
             probabilities.append(torch.sigmoid(self(ids.to(self.device), lengths)).cpu())
         self.train(was_training)
         return torch.cat(probabilities) if probabilities else torch.empty(0)

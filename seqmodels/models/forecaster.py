@@ -13,7 +13,6 @@ from seqmodels.errors import ConfigError
 from seqmodels.models.base import SeqModule
 from seqmodels.models.recurrent import RecurrentNet
 
-
 SCALINGS = ("window", "global")
 
 
@@ -64,7 +63,7 @@ class Forecaster(SeqModule):
         predictions = self(windows)
         loss = F.mse_loss(predictions, targets)
         metrics = getattr(self, f"{stage}_metrics")
-        metrics(predictions, targets)
+        metrics.update(predictions, targets)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test")
         self.log_dict(metrics, on_step=False, on_epoch=True)
         return loss

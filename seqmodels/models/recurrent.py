@@ -34,7 +34,9 @@ class RecurrentNet(nn.Module):
     ) -> None:
         super().__init__()
         if cell not in CELLS:
-            raise ConfigError(f"model.cell={cell!r} is not a known cell; choose one of {list(CELLS)}")
+            raise ConfigError(
+                f"model.cell={cell!r} is not a known cell; choose one of {list(CELLS)}"
+            )
         check_positive(
             "model",
             hidden_size=hidden_size,
@@ -63,7 +65,11 @@ class RecurrentNet(nn.Module):
         directions = 2 if bidirectional else 1
         self.layers = nn.ModuleList(
             nn.ModuleList(
-                CELLS[cell](input_size if layer == 0 else hidden_size * directions, hidden_size, batch_first=True)
+                CELLS[cell](
+                    input_size if layer == 0 else hidden_size * directions,
+                    hidden_size,
+                    batch_first=True,
+                )
                 for _ in range(directions)
             )
             for layer in range(num_layers)

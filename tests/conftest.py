@@ -1,0 +1,82 @@
+"""Shared fixtures: Hydra composition, tiny IMDB-style data, and the real data when present."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+REAL_IMDB = Path(os.environ.get("IMDB_DIR") or ROOT.parent / "shared" / "data" / "imdb")
+
+POSITIVE = ["a", "wonderful", "great", "film", "superb", "acting", "loved", "it", "brilliant"]
+NEGATIVE = ["an", "awful", "boring", "film", "terrible", "acting", "hated", "it", "dreadful"]
+NEUTRAL = ["the", "movie", "plot", "story", "scene", "actor", "director", "camera", "music"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encoded-data caches go to a temporary folder, never the user's ~/.cache."""
+    monkeypatch.setenv("SEQMODELS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def compose_cfg() -> Callable[..., DictConfig]:
+    """Composes conf/train.yaml with overrides, as `python train.py` would."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            return compose("train", overrides=list(overrides))
+
+    return _compose
+
+
+def make_reviews(
+    n: int, seed: int, length: tuple[int, int] = (5, 40)
+) -> tuple[list[str], list[int]]:
+    """Synthetic reviews: neutral filler with a few words of the label's sentiment."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        words = list(rng.choice(NEUTRAL, rng.integers(*length)))
+        for _ in range(3):
+            words.insert(
+                int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if label else NEGATIVE)
+            )
+        texts.append(
+            " ".join(words).capitalize() + ".<br /><br />" + ("Yes!" if label else "No...")
+        )
+        labels.append(label)
+    return texts, labels
+
+
+def write_parquet_dir(folder: Path, n_train: int = 200, n_test: int = 100) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        texts, labels = make_reviews(n, seed)
+        pq.write_table(pa.table({"text": texts, "label": labels}), folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture
+def tiny_imdb(tmp_path: Path) -> Path:
+    """A parquet folder laid out like ../shared/data/imdb, with 200 train and 100 test reviews."""
+    return write_parquet_dir(tmp_path / "imdb")
+
+
+@pytest.fixture
+def real_imdb() -> Path:
+    if not (REAL_IMDB / "train.parquet").is_file():
+        pytest.skip(f"the real IMDB data is not at {REAL_IMDB} (set IMDB_DIR)")
+    return REAL_IMDB

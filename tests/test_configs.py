@@ -1,0 +1,78 @@
+"""Every config file composes, and what it names can be built."""
+
+from itertools import product
+from pathlib import Path
+
+import lightning as L
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from seqmodels.models.base import SeqModule
+
+from .conftest import CONF
+
+TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
+LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
+
+
+def test_the_config_groups_hold_what_the_readme_promises():
+    assert {"sine", "imdb"} <= set(TASKS)
+    assert {"rnn", "lstm", "gru"} <= set(MODELS)
+    assert {"default", "cpu", "gpu", "debug"} <= set(TRAINERS)
+    assert {"csv", "tensorboard"} <= set(LOGGERS)
+
+
+def test_defaults_are_lstm_on_sine_with_csv_logs(compose_cfg):
+    cfg = compose_cfg()
+    assert cfg.task.name == "sine" and cfg.model.cell == "lstm"
+    assert cfg.trainer.accelerator == "auto" and list(cfg.logger) == ["csv"]
+
+
+@pytest.mark.parametrize(("task", "model"), list(product(TASKS, MODELS)))
+def test_every_task_and_model_builds(compose_cfg, task, model):
+    cfg = compose_cfg(f"task={task}", f"model={model}")
+    datamodule = instantiate(cfg.task.datamodule)
+    assert isinstance(datamodule, L.LightningDataModule)
+    data_kwargs = (
+        {"mean": 0.0, "std": 1.0} if task == "sine" else {"vocab": ["<pad>", "<unk>", "a"]}
+    )
+    net = OmegaConf.to_container(cfg.model, resolve=True)
+    module = instantiate(cfg.task.module, _partial_=True, _convert_="all")(net=net, **data_kwargs)
+    assert isinstance(module, SeqModule)
+    assert (
+        module.net.layers[0][0].__class__.__name__.lower()
+        == {"rnn": "rnn", "lstm": "lstm", "gru": "gru"}[model]
+    )
+    assert module.monitor == cfg.task.monitor
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_every_trainer_config_builds_a_trainer(compose_cfg, trainer, tmp_path):
+    cfg = compose_cfg(f"trainer={trainer}")
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if trainer == "gpu":  # can't build without a GPU; check what it asks for
+        assert kwargs["accelerator"] == "gpu"
+        return
+    built = L.Trainer(**kwargs, logger=False, default_root_dir=tmp_path)
+    assert built.max_epochs == (1 if trainer == "debug" else cfg.task.max_epochs)
+
+
+@pytest.mark.parametrize("logger", LOGGERS)
+def test_every_logger_config_builds_loggers_in_the_run_folder(compose_cfg, logger, tmp_path: Path):
+    cfg = compose_cfg(f"logger={logger}")
+    built = [instantiate(c, save_dir=str(tmp_path)) for c in cfg.logger.values()]
+    assert built and all(Path(b.save_dir) == tmp_path for b in built)
+
+
+def test_tuned_files_name_an_existing_task_and_model():
+    for path in (CONF / "tuned").glob("*.yaml"):
+        task, model = path.stem.split("_")
+        assert task in TASKS and model in MODELS, path.name
+
+
+def test_tuned_settings_apply_to_their_pair_only(compose_cfg):
+    assert compose_cfg("model=rnn").model.hidden_size == 4  # conf/tuned/sine_rnn.yaml
+    assert compose_cfg("model=lstm").model.hidden_size == 16  # conf/tuned/sine_lstm.yaml

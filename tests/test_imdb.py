@@ -1,0 +1,295 @@
+"""IMDB data: sources, vocabulary, truncation, cache, errors; the classifier and its checkpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+import seqmodels
+from seqmodels.data import imdb
+from seqmodels.data.imdb import DataError, EncodedReviews, IMDBDataModule, pad_batch, prepare_imdb
+from seqmodels.data.text import PAD_ID, UNK_ID, tokenize
+
+from .conftest import write_parquet_dir
+from .test_train import run_train
+
+
+def test_tokenize_lowercases_drops_markup_and_splits_punctuation():
+    assert tokenize("Great film!<br /><br />I LOVED it... 10/10") == [
+        "great",
+        "film",
+        "!",
+        "i",
+        "loved",
+        "it",
+        "...",
+        "10",
+        "/",
+        "10",
+    ]
+
+
+def test_vocab_is_num_words_entries_from_the_train_split_only(tmp_path):
+    folder = write_parquet_dir(tmp_path / "data")
+    pq.write_table(
+        pa.table({"text": ["zebra " * 50 + "fine", "zebra quokka"], "label": [0, 1]}),
+        folder / "test.parquet",
+    )  # words that only the test split has
+    cache = prepare_imdb(folder, num_words=12, cache_dir=tmp_path / "cache")
+    vocab = json.loads((cache / "vocab.json").read_text())["vocab"]
+    assert len(vocab) == 12 and vocab[:2] == ["<pad>", "<unk>"]
+    assert "zebra" not in vocab and "quokka" not in vocab
+    train_ids = np.load(cache / "train_ids.npy")
+    assert train_ids.min() >= 1 and train_ids.max() < 12  # never padding, always in range
+    assert (np.load(cache / "test_ids.npy") == UNK_ID).sum() >= 52
+
+
+def test_vocab_order_is_by_frequency_then_alphabet():
+    assert imdb.build_vocab([["b", "a", "c", "c"], ["a", "b", "d"]], num_words=5) == [
+        "<pad>",
+        "<unk>",
+        "a",
+        "b",
+        "c",
+    ]
+
+
+def test_reads_an_aclimdb_folder_like_the_parquet_files(tmp_path):
+    parquet = write_parquet_dir(tmp_path / "pq", n_train=20, n_test=10)
+    root = tmp_path / "release" / "aclImdb"
+    for split in ("train", "test"):
+        table = pq.read_table(parquet / f"{split}.parquet").to_pydict()
+        for i, (text, label) in enumerate(zip(table["text"], table["label"], strict=True)):
+            folder = root / split / ("pos" if label else "neg")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{i}_{8 if label else 2}.txt").write_text(text)
+    from_files = prepare_imdb(tmp_path / "release", 30, tmp_path / "c1")
+    from_parquet = prepare_imdb(parquet, 30, tmp_path / "c2")
+    for name in ("vocab.json",):
+        assert (
+            json.loads((from_files / name).read_text())["vocab"]
+            == json.loads((from_parquet / name).read_text())["vocab"]
+        )
+    assert sorted(np.load(from_files / "train_labels.npy")) == sorted(
+        np.load(from_parquet / "train_labels.npy")
+    )
+
+
+def test_second_prepare_is_a_cache_hit(tiny_imdb, tmp_path, monkeypatch):
+    first = prepare_imdb(tiny_imdb, 50, tmp_path / "cache")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the cached dataset was tokenized again")
+
+    monkeypatch.setattr(imdb, "_read_split", no_reading)
+    assert prepare_imdb(tiny_imdb, 50, tmp_path / "cache") == first
+    with pytest.raises(AssertionError, match="tokenized again"):  # other settings: another cache
+        prepare_imdb(tiny_imdb, 60, tmp_path / "cache")
+
+
+def test_truncation_keeps_the_end_by_default_or_the_start():
+    ids, offsets, labels = np.arange(1, 11, dtype=np.int32), np.array([0, 10]), np.array([1])
+    assert EncodedReviews(ids, offsets, labels, 4, "pre")[0][0].tolist() == [7, 8, 9, 10]
+    assert EncodedReviews(ids, offsets, labels, 4, "post")[0][0].tolist() == [1, 2, 3, 4]
+    assert EncodedReviews(ids, offsets, labels, 40, "pre")[0][0].tolist() == list(range(1, 11))
+
+
+def test_batches_are_right_padded_with_zero_and_carry_lengths():
+    ids, lengths, labels = pad_batch(
+        [
+            (torch.tensor([5, 6, 7]), 1),
+            (torch.tensor([8]), 0),
+            (torch.tensor([], dtype=torch.long), 1),
+        ]
+    )
+    assert ids.tolist() == [[5, 6, 7], [8, PAD_ID, PAD_ID], [PAD_ID, PAD_ID, PAD_ID]]
+    assert lengths.tolist() == [3, 1, 1] and labels.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_validation_split_is_stratified_seeded_and_disjoint(tiny_imdb):
+    dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, val_fraction=0.1, seed=5)
+    dm.setup()
+    assert (
+        len(dm.splits["val"]) == 20
+        and len(dm.splits["train"]) == 180
+        and len(dm.splits["test"]) == 100
+    )
+    assert dm.splits["val"].labels.mean() == 0.5
+    again = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, seed=5)
+    again.setup()
+    other = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, seed=6)
+    other.setup()
+    np.testing.assert_array_equal(again.splits["val"].ids, dm.splits["val"].ids)
+    assert not np.array_equal(other.splits["val"].ids, dm.splits["val"].ids)
+
+
+def test_training_batches_group_lengths_and_cover_every_review(tiny_imdb):
+    dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, batch_size=8, seed=0)
+    dm.setup()
+    sampler = dm.train_dataloader().batch_sampler
+    epochs = [[i for batch in sampler for i in batch] for _ in range(2)]
+    assert sorted(epochs[0]) == list(range(180)) and epochs[0] != epochs[1]  # reshuffled
+    lengths = dm.splits["test"].lengths
+    eval_batches = list(dm.test_dataloader().batch_sampler)
+    assert [lengths[b].max() for b in eval_batches] == sorted(
+        lengths[b].max() for b in eval_batches
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "is not a folder"),
+        ("empty", "holds neither train.parquet/test.parquet nor an aclImdb/"),
+        ("columns", "lacks the column(s) ['label']"),
+        ("labels", "labels [2] outside {0, 1}"),
+        ("empty_text", "empty or missing texts"),
+        ("corrupt", "could not read the IMDB train split"),
+    ],
+)
+def test_bad_data_dir_gives_one_line_saying_what_is_wrong(tmp_path, setup, message):
+    folder = tmp_path / "data"
+    if setup != "missing":
+        folder.mkdir()
+    if setup in ("columns", "labels", "empty_text", "corrupt"):
+        write_parquet_dir(folder, 10, 10)
+        table = {
+            "columns": {"text": ["fine"]},
+            "labels": {"text": ["fine"], "label": [2]},
+            "empty_text": {"text": ["fine", " "], "label": [0, 1]},
+        }.get(setup)
+        if table:
+            pq.write_table(pa.table(table), folder / "train.parquet")
+        else:
+            (folder / "train.parquet").write_bytes(b"not a parquet file")
+    with pytest.raises(
+        DataError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+    ) as err:
+        prepare_imdb(folder, 50, tmp_path / "cache")
+    assert "\n" not in str(err.value)
+
+
+def test_without_data_dir_and_hub_says_how_to_point_at_local_files(tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(imdb.socket, "create_connection", unreachable)
+    with pytest.raises(DataError, match="can't be reached.*IMDB_DIR") as err:
+        prepare_imdb(None, 50, tmp_path / "cache")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.datamodule.num_words=2", "task.datamodule.num_words=2 must be >= 3"),
+        ("task.datamodule.max_len=0", "task.datamodule.max_len=0 must be > 0"),
+        (
+            "task.datamodule.data_dir=/nonexistent/imdb",
+            "task.datamodule.data_dir=/nonexistent/imdb is not a folder",
+        ),
+    ],
+)
+def test_imdb_bad_input_stops_the_cli_with_one_line(tmp_path, override, message):
+    result = run_train("task=imdb", override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert result.returncode != 0 and last_line.startswith("error: ") and message in last_line
+
+
+# --- The classifier, trained briefly on tiny data --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("imdb_run")
+    data = write_parquet_dir(root / "data")
+    run_dir = root / "run"
+    result = run_train(
+        "task=imdb",
+        "model=gru",
+        f"task.datamodule.data_dir={data}",
+        "task.max_epochs=3",
+        "task.datamodule.max_len=30",
+        f"hydra.run.dir={run_dir}",
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+REVIEWS = [
+    "A wonderful film.",
+    "Two hours I will never get back.",
+    "",
+    "zzyzx qwxv",
+    "great " * 3000 + "awful",
+]
+
+
+@pytest.mark.slow
+def test_metrics_json_has_classification_metrics(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for key in ("val/acc", "val/f1", "val/auroc", "test/acc", "test/f1", "test/auroc"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["task"] == "imdb" and metrics["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_checkpoint_carries_vocab_and_predicts_the_same_in_a_fresh_process(tiny_run):
+    best = json.loads((tiny_run / "metrics.json").read_text())["best_checkpoint"]
+    checkpoint = torch.load(best, weights_only=True)
+    vocab = checkpoint["hyper_parameters"]["vocab"]
+    assert vocab[:2] == ["<pad>", "<unk>"] and all(isinstance(w, str) for w in vocab)
+    model = seqmodels.load_model(best)
+    here = model.predict(REVIEWS)
+    script = (
+        f"import json, seqmodels; m = seqmodels.load_model({best!r}); "
+        f"print(json.dumps(m.predict({REVIEWS!r}).tolist()))"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tiny_run.parent.parent,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    torch.testing.assert_close(torch.tensor(json.loads(fresh.stdout)), here)
+
+
+@pytest.mark.slow
+def test_predict_defines_edge_cases_and_refuses_non_strings(tiny_run):
+    model = seqmodels.load_model(tiny_run)
+    probabilities = model.predict(REVIEWS)
+    assert probabilities.shape == (5,) and torch.all((probabilities >= 0) & (probabilities <= 1))
+    # a text far beyond max_len is read by its last max_len (30) tokens, as in training
+    assert model.predict(["great " * 3000 + "awful"]) == model.predict(["great " * 29 + "awful"])
+    # unknown words read as <unk>, whichever they are
+    assert model.predict(["zzyzx qwxv"]) == model.predict(["blorft snerk"])
+    assert model.predict([]).shape == (0,)
+    with pytest.raises(TypeError, match="item 1 is a int"):
+        model.predict(["fine", 3])
+    with pytest.raises(TypeError, match="list of strings"):
+        model.predict("a single string")
+
+
+# --- The real data, where it exists --------------------------------------------------------
+
+
+@pytest.mark.imdb
+def test_real_data_has_25000_reviews_per_split_balanced(real_imdb, tmp_path):
+    cache = prepare_imdb(real_imdb, 10_000, tmp_path / "cache")
+    assert len(json.loads((cache / "vocab.json").read_text())["vocab"]) == 10_000
+    for split in ("train", "test"):
+        labels = np.load(cache / f"{split}_labels.npy")
+        assert len(labels) == 25_000 and labels.sum() == 12_500
+        assert len(np.load(cache / f"{split}_offsets.npy")) == 25_001

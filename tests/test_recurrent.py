@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from seqmodels.errors import ConfigError
+from seqmodels.models import CELLS, RecurrentNet
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    ("num_layers", "bidirectional"), [(1, False), (2, False), (1, True), (3, True)]
+)
+def test_output_shape_for_features_and_tokens(cell, num_layers, bidirectional):
+    net = RecurrentNet(
+        cell,
+        input_size=3,
+        hidden_size=5,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        output_size=2,
+    )
+    assert net(torch.randn(4, 7, 3)).shape == (4, 2)
+    tokens = RecurrentNet(
+        cell,
+        vocab_size=20,
+        embedding_dim=4,
+        hidden_size=5,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+    )
+    assert tokens(torch.randint(1, 20, (4, 9))).shape == (4, 1)
+    assert tokens(torch.randint(1, 20, (4, 9)), torch.tensor([9, 1, 5, 3])).shape == (4, 1)
+
+
+def test_the_cell_is_the_named_torch_module():
+    for cell, cls in CELLS.items():
+        net = RecurrentNet(cell, hidden_size=4, num_layers=2, bidirectional=True)
+        modules = [m for m in net.modules() if isinstance(m, torch.nn.RNNBase)]
+        assert len(modules) == 4 and all(type(m) is cls for m in modules)
+    assert RecurrentNet("rnn").layers[0][0].nonlinearity == "tanh"  # the SimpleRNN
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_output_ignores_padding_amount_and_side(cell, bidirectional):
+    torch.manual_seed(0)
+    net = RecurrentNet(
+        cell,
+        vocab_size=30,
+        embedding_dim=6,
+        hidden_size=8,
+        num_layers=2,
+        bidirectional=bidirectional,
+    ).eval()
+    review = torch.randint(2, 30, (11,))
+    reference = net(review[None])
+    for pad in (1, 4, 50):
+        zeros = torch.zeros(pad, dtype=torch.long)
+        pre = net(torch.cat([zeros, review])[None])
+        post = net(torch.cat([review, zeros])[None])
+        torch.testing.assert_close(pre, reference, atol=1e-5, rtol=0)
+        torch.testing.assert_close(post, reference, atol=1e-5, rtol=0)
+    # inside a right-padded batch next to a longer review, with explicit lengths
+    batch = torch.zeros(2, 40, dtype=torch.long)
+    batch[0, :11], batch[1] = review, torch.randint(2, 30, (40,))
+    torch.testing.assert_close(net(batch, torch.tensor([11, 40]))[:1], reference, atol=1e-5, rtol=0)
+
+
+def test_the_readout_sees_the_first_and_last_real_tokens():
+    torch.manual_seed(0)
+    net = RecurrentNet(
+        "lstm", vocab_size=30, embedding_dim=6, hidden_size=8, bidirectional=True
+    ).eval()
+    review = torch.randint(2, 30, (12,))
+    changed_first, changed_last = review.clone(), review.clone()
+    changed_first[0], changed_last[-1] = (review[0] % 27) + 2, (review[-1] % 27) + 2
+    base = net(review[None])
+    assert not torch.allclose(net(changed_first[None]), base)
+    assert not torch.allclose(net(changed_last[None]), base)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cell": "transformer"}, "model.cell='transformer'"),
+        ({"hidden_size": 0}, "model.hidden_size=0"),
+        ({"num_layers": -1}, "model.num_layers=-1"),
+        ({"dropout": 1.0}, "model.dropout=1.0"),
+    ],
+)
+def test_bad_settings_raise_one_line_naming_the_field(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        RecurrentNet(**kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from seqmodels.data import SineDataModule, sine_series
+from seqmodels.errors import ConfigError
+
+
+def test_series_is_the_tutorials_formula_with_seeded_noise():
+    noisy, clean = sine_series(100, noise=1.0, seed=7)
+    t = np.arange(100)
+    expected_noise = np.random.default_rng(7).random(100)
+    np.testing.assert_allclose(clean, np.sin(np.pi * t * 2.025), atol=1e-6)
+    np.testing.assert_allclose(noisy, np.sin(np.pi * t * 2.025) + expected_noise, atol=1e-6)
+
+
+def test_same_seed_same_data_and_another_seed_other_data():
+    a, b, c = SineDataModule(seed=3), SineDataModule(seed=3), SineDataModule(seed=4)
+    assert torch.equal(a.split("train").tensors[0], b.split("train").tensors[0])
+    assert not torch.equal(a.split("train").tensors[0], c.split("train").tensors[0])
+
+
+def test_tutorial_defaults_give_90_windows_split_in_time_order():
+    dm = SineDataModule()
+    noisy, _ = dm.series
+    sizes = {split: len(dm.split(split)) for split in ("train", "val", "test")}
+    assert sizes == {"train": 60, "val": 10, "test": 20}  # the tutorial's 70 / 20, val from the 70
+    windows = torch.cat([dm.split(s).tensors[0] for s in ("train", "val", "test")])
+    targets = torch.cat([dm.split(s).tensors[1] for s in ("train", "val", "test")])
+    assert windows.shape == (90, 10)
+    for i in range(90):
+        np.testing.assert_array_equal(windows[i].numpy(), noisy[i : i + 10])
+        assert targets[i].item() == noisy[i + 10]
+    # the test set is the tutorial's last 20 windows: targets at steps 80..99
+    np.testing.assert_array_equal(dm.split("test").tensors[1].numpy(), noisy[80:])
+
+
+def test_no_test_target_is_seen_in_training_or_validation():
+    dm = SineDataModule()
+    noisy, _ = dm.series
+    seen = torch.cat(
+        [
+            dm.split("train").tensors[0].flatten(),
+            dm.split("val").tensors[0].flatten(),
+            dm.split("train").tensors[1],
+            dm.split("val").tensors[1],
+        ]
+    )
+    for value in dm.split("test").tensors[1]:
+        assert not torch.any(seen == value)
+    last_val_target_step = 10 + 60 + 10 - 1
+    assert dm.split("val").tensors[1][-1].item() == noisy[last_val_target_step]
+
+
+def test_oracle_is_clean_signal_plus_noise_mean():
+    dm = SineDataModule(noise=0.6, seed=1)
+    _, clean = dm.series
+    np.testing.assert_allclose(dm.oracle("test"), clean[80:] + 0.3, atol=1e-6)
+
+
+def test_long_series_builds_quickly_with_fractional_splits():
+    dm = SineDataModule(n_points=100_000, val_size=0.1, test_size=0.2)
+    assert len(dm.split("test")) == 19_998 and len(dm.split("val")) == 9_999
+    assert len(dm.split("train")) == 99_990 - 19_998 - 9_999
+    assert dm.split("train").tensors[0].shape[1] == 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"window": 100}, "window"),
+        ({"window": 0}, "window"),
+        ({"n_points": 40, "val_size": 10, "test_size": 20}, "val_size"),
+        ({"test_size": 1.5}, "test_size"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_bad_settings_name_the_field(kwargs, field):
+    with pytest.raises(ConfigError, match=field) as err:
+        SineDataModule(**kwargs)
+    assert "\n" not in str(err.value)

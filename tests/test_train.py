@@ -1,0 +1,113 @@
+"""train.py end to end: the debug trainer, a short real run and its run folder, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import seqmodels
+from seqmodels.data import SineDataModule
+
+from .conftest import ROOT
+
+
+def run_train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_debug_trainer_runs_the_cli_and_says_where_the_run_folder_is(tmp_path):
+    result = run_train("trainer=debug", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Run folder: {tmp_path / 'run'}" in result.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["task"] == "sine" and metrics["model"] == "lstm"
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory) -> Path:
+    """A real five-epoch run of the default job (LSTM on the tutorial's sine series)."""
+    run_dir = tmp_path_factory.mktemp("short") / "run"
+    result = run_train(
+        "trainer.max_epochs=5", "seed=3", f"hydra.run.dir={run_dir}", cwd=run_dir.parent
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir
+
+
+@pytest.mark.slow
+def test_run_folder_holds_config_checkpoints_logs_metrics_and_plot(short_run):
+    assert (short_run / ".hydra" / "config.yaml").is_file()
+    assert (short_run / "checkpoints" / "last.ckpt").is_file()
+    assert list((short_run / "checkpoints").glob("best-*.ckpt"))
+    assert (short_run / "metrics.csv").read_text().startswith(("epoch", "step"))
+    assert (short_run / "predictions.png").stat().st_size > 10_000
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    for key in (
+        "val/mse",
+        "val/mae",
+        "test/mse",
+        "test/mae",
+        "test/oracle_mse",
+        "test/mse_over_oracle",
+        "best_checkpoint",
+        "params",
+        "train_seconds",
+        "train_samples_per_second",
+    ):
+        assert key in metrics, key
+    assert (
+        metrics["status"] == "ok"
+        and metrics["params"] > 0
+        and metrics["train_samples_per_second"] > 0
+    )
+    assert metrics["test/mse_over_oracle"] == pytest.approx(
+        metrics["test/mse"] / metrics["test/oracle_mse"], rel=1e-4
+    )
+
+
+@pytest.mark.slow
+def test_load_model_reproduces_the_logged_test_mse(short_run):
+    metrics = json.loads((short_run / "metrics.json").read_text())
+    for path in (metrics["best_checkpoint"], short_run):  # a checkpoint, or the run folder
+        model = seqmodels.load_model(path)
+        assert isinstance(model, seqmodels.Forecaster) and not model.training
+        windows, targets = SineDataModule(seed=3).split("test").tensors
+        mse = torch.mean((model.predict(windows) - targets) ** 2).item()
+        assert mse == pytest.approx(metrics["test/mse"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_checkpoints_hold_plain_values_only(short_run):
+    checkpoint = torch.load(short_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["seqmodels_class"] == "Forecaster"
+    assert checkpoint["hyper_parameters"]["net"]["cell"] == "lstm"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.datamodule.window=100", "task.datamodule.window=100 must be < n_points=100"),
+        ("model.hidden_size=0", "model.hidden_size=0 must be > 0"),
+        ("model.cell=lstmm", "model.cell='lstmm' is not a known cell"),
+        ("task.datamodule.test_size=85", "leave no training windows"),
+    ],
+)
+def test_bad_input_stops_with_one_line_before_training(tmp_path, override, message):
+    run_dir = tmp_path / "run"
+    result = run_train(override, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: ") and message in last_line
+    assert "Traceback" not in result.stderr
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()
