@@ -76,3 +76,17 @@ def test_tuned_files_name_an_existing_task_and_model():
 def test_tuned_settings_apply_to_their_pair_only(compose_cfg):
     assert compose_cfg("model=rnn").model.hidden_size == 4  # conf/tuned/sine_rnn.yaml
     assert compose_cfg("model=lstm").model.hidden_size == 16  # conf/tuned/sine_lstm.yaml
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_runs_with_the_debug_trainer(
+    compose_cfg, experiment, tmp_path
+):
+    from seqmodels.pipeline import train
+
+    cfg = compose_cfg(f"experiment={experiment}", "trainer=debug")
+    metrics = train(cfg, tmp_path)
+    assert metrics["status"] == "ok" and (tmp_path / "metrics.json").is_file()

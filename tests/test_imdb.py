@@ -293,3 +293,24 @@ def test_real_data_has_25000_reviews_per_split_balanced(real_imdb, tmp_path):
         labels = np.load(cache / f"{split}_labels.npy")
         assert len(labels) == 25_000 and labels.sum() == 12_500
         assert len(np.load(cache / f"{split}_offsets.npy")) == 25_001
+
+
+@pytest.mark.imdb
+@pytest.mark.slow
+def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
+    real_imdb, compose_cfg, tmp_path
+):
+    from seqmodels.pipeline import train
+
+    cfg = compose_cfg(
+        "task=imdb",
+        "model=lstm",
+        f"task.datamodule.data_dir={real_imdb}",
+        "task.datamodule.max_len=200",
+        "task.max_epochs=2",
+        "+trainer.limit_train_batches=120",  # 2 x 7,680 reviews
+        "+trainer.limit_test_batches=4",
+        "trainer.enable_progress_bar=false",
+    )
+    metrics = train(cfg, tmp_path)
+    assert metrics["val/acc"] > 0.75
