@@ -111,3 +111,11 @@ def test_bad_input_stops_with_one_line_before_training(tmp_path, override, messa
     assert last_line.startswith("error: ") and message in last_line
     assert "Traceback" not in result.stderr
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()
+
+
+def test_multirun_sweeps_models_into_one_sweep_folder(tmp_path):
+    result = run_train("-m", "model=rnn,lstm", "trainer=debug", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    jobs = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
+    assert jobs == ["0_model=rnn,trainer=debug", "1_model=lstm,trainer=debug"]
