@@ -91,3 +91,18 @@ def test_bad_settings_raise_one_line_naming_the_field(kwargs, message):
     with pytest.raises(ConfigError) as err:
         RecurrentNet(**kwargs)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_init_options_set_what_they_name():
+    lstm = RecurrentNet("lstm", hidden_size=6, forget_bias=1.0, recurrent_init="orthogonal")
+    module = lstm.layers[0][0]
+    assert torch.all(module.bias_ih_l0[6:12] == 1.0) and torch.all(module.bias_ih_l0[:6] != 1.0)
+    for gate in module.weight_hh_l0.chunk(4):  # each gate's recurrent matrix is orthogonal
+        torch.testing.assert_close(gate @ gate.T, torch.eye(6), atol=1e-5, rtol=0)
+    tokens = RecurrentNet("rnn", vocab_size=100, embedding_dim=8, embedding_init=0.05)
+    assert tokens.embedding.weight.abs().max() <= 0.05
+    assert torch.all(tokens.embedding.weight[0] == 0)  # padding stays a zero vector
+    with pytest.raises(ConfigError, match="model.forget_bias=1.0 applies to cell=lstm only"):
+        RecurrentNet("gru", forget_bias=1.0)
+    with pytest.raises(ConfigError, match="model.recurrent_init='xavier'"):
+        RecurrentNet("rnn", recurrent_init="xavier")

@@ -33,6 +33,7 @@ class RecurrentNet(nn.Module):
         embedding_dropout: float = 0.0,
         embedding_init: float | None = None,
         recurrent_init: str = "torch",
+        forget_bias: float = 0.0,
         padding_idx: int = 0,
     ) -> None:
         super().__init__()
@@ -90,6 +91,13 @@ class RecurrentNet(nn.Module):
                 if "weight_hh" in name:
                     for gate in weight.data.chunk(weight.size(0) // hidden_size):
                         nn.init.orthogonal_(gate)
+        if forget_bias:
+            if cell != "lstm":
+                raise ConfigError(f"model.forget_bias={forget_bias} applies to cell=lstm only")
+            # A forget gate open from the start keeps the cell state (Jozefowicz et al., 2015).
+            for name, bias in self.layers.named_parameters():
+                if "bias_ih" in name:  # gates i, f, g, o: the second quarter is f
+                    bias.data[hidden_size : 2 * hidden_size] = forget_bias
         self.head = nn.Linear(hidden_size * directions, output_size)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
