@@ -40,11 +40,9 @@ def main() -> None:
         cached = time.perf_counter() - start
 
     print(
-        f"cold prepare (tokenize, vocabulary, encode 50,000 reviews): {cold:6.2f} s  (target <= 15 s)"
+        f"cold prepare (tokenize, vocabulary, encode 50k reviews): {cold:6.2f} s (target <= 15 s)"
     )
-    print(
-        f"cached prepare (find cache, load, split):                  {cached:6.2f} s  (target <= 1 s)"
-    )
+    print(f"cached prepare (find cache, load, split):             {cached:6.2f} s (target <= 1 s)")
     compare_tokenizers(data_dir)
 
 
@@ -83,7 +81,8 @@ def compare_tokenizers(data_dir: Path) -> None:
     theirs = time.perf_counter() - start
     print(f"tokenize + vocabulary + encode, seqmodels regex: {ours:6.2f} s")
     print(
-        f"tokenize + vocabulary + encode, tokenizers:      {theirs:6.2f} s  ({theirs / ours:.1f}x slower)"
+        f"tokenize + vocabulary + encode, tokenizers:      {theirs:6.2f} s "
+        f"({theirs / ours:.1f}x the time)"
     )
 
 

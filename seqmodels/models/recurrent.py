@@ -85,7 +85,9 @@ class RecurrentNet(nn.Module):
             for layer in range(num_layers)
         )
         if recurrent_init not in RECURRENT_INITS:
-            raise ConfigError(f"model.recurrent_init={recurrent_init!r} must be one of {RECURRENT_INITS}")
+            raise ConfigError(
+                f"model.recurrent_init={recurrent_init!r} must be one of {RECURRENT_INITS}"
+            )
         if recurrent_init == "orthogonal":  # as Keras: eigenvalues of modulus 1, slower forgetting
             for name, weight in self.layers.named_parameters():
                 if "weight_hh" in name:
