@@ -305,7 +305,6 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
     cfg = compose_cfg(
         "task=imdb",
         "model=lstm",
-        "+model.forget_bias=1.0",
         "task.module.optimizer.lr=0.003",
         f"task.datamodule.data_dir={real_imdb}",
         "task.datamodule.max_len=200",
