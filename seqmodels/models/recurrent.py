@@ -52,6 +52,10 @@ class RecurrentNet(nn.Module):
         for name, value in {"dropout": dropout, "embedding_dropout": embedding_dropout}.items():
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"model.{name}={value} must be in [0, 1)")
+        if recurrent_init not in RECURRENT_INITS:
+            raise ConfigError(
+                f"model.recurrent_init={recurrent_init!r} must be one of {RECURRENT_INITS}"
+            )
         if vocab_size is not None:
             check_positive("model", vocab_size=vocab_size)
             self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
@@ -84,10 +88,6 @@ class RecurrentNet(nn.Module):
             )
             for layer in range(num_layers)
         )
-        if recurrent_init not in RECURRENT_INITS:
-            raise ConfigError(
-                f"model.recurrent_init={recurrent_init!r} must be one of {RECURRENT_INITS}"
-            )
         if recurrent_init == "orthogonal":  # as Keras: eigenvalues of modulus 1, slower forgetting
             for name, weight in self.layers.named_parameters():
                 if "weight_hh" in name:
