@@ -12,7 +12,12 @@ import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    EMAWeightAveraging,
+    ModelCheckpoint,
+)
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.errors import ConfigError
@@ -76,17 +81,23 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         filename="best-{epoch:03d}",
         monitor=cfg.task.monitor,
         mode=cfg.task.mode,
-        save_last=True,
         auto_insert_metric_name=False,
     )
+    # Lightning's save_last only refreshes last.ckpt when a new best is saved; this one follows
+    # every epoch, so last.ckpt is always the latest state.
+    latest = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False
+    )
     clock = TrainingClock()
-    callbacks: list[Callback] = [checkpoint, clock]
+    callbacks: list[Callback] = [checkpoint, latest, clock]
     if cfg.task.early_stopping_patience:
         callbacks.append(
             EarlyStopping(
                 cfg.task.monitor, mode=cfg.task.mode, patience=cfg.task.early_stopping_patience
             )
         )
+    if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
+        callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),

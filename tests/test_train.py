@@ -48,7 +48,8 @@ def short_run(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_run_folder_holds_config_checkpoints_logs_metrics_and_plot(short_run):
     assert (short_run / ".hydra" / "config.yaml").is_file()
-    assert (short_run / "checkpoints" / "last.ckpt").is_file()
+    last = torch.load(short_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 4  # the fifth and last epoch, whichever epoch was best
     assert list((short_run / "checkpoints").glob("best-*.ckpt"))
     assert (short_run / "metrics.csv").read_text().startswith(("epoch", "step"))
     assert (short_run / "predictions.png").stat().st_size > 10_000
@@ -119,3 +120,19 @@ def test_multirun_sweeps_models_into_one_sweep_folder(tmp_path):
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
     jobs = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
     assert jobs == ["0_model=rnn,trainer=debug", "1_model=lstm,trainer=debug"]
+
+
+def test_ema_decay_checkpoints_and_tests_the_averaged_weights(compose_cfg, tmp_path):
+    from seqmodels.pipeline import train
+
+    cfg = compose_cfg(
+        "task.ema_decay=0.9", "trainer.max_epochs=10", "trainer.enable_progress_bar=false"
+    )
+    metrics = train(cfg, tmp_path)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    averaged, current = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert any(not torch.equal(averaged[k], current[k]) for k in averaged)  # the average is kept
+    model = seqmodels.load_model(metrics["best_checkpoint"])
+    windows, targets = SineDataModule(seed=0).split("test").tensors
+    mse = torch.mean((model.predict(windows) - targets) ** 2).item()
+    assert mse == pytest.approx(metrics["test/mse"], rel=1e-5)  # the test ran on the average too
