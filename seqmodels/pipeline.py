@@ -110,6 +110,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     fit_seconds = time.perf_counter() - start
 
     best = checkpoint.best_model_path or None  # none under fast_dev_run: use the weights in hand
+    # A best checkpoint already holds the averaged weights of its epoch; the averaging callback
+    # would swap its final average into validation, so evaluation runs without it.
+    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, EMAWeightAveraging)]
     if best:
         model = type(model).load_from_checkpoint(best, map_location=model.device, weights_only=True)
     (val_metrics,) = trainer.validate(model, datamodule=datamodule, verbose=False)

@@ -136,3 +136,6 @@ def test_ema_decay_checkpoints_and_tests_the_averaged_weights(compose_cfg, tmp_p
     windows, targets = SineDataModule(seed=0).split("test").tensors
     mse = torch.mean((model.predict(windows) - targets) ** 2).item()
     assert mse == pytest.approx(metrics["test/mse"], rel=1e-5)  # the test ran on the average too
+    val_windows, val_targets = SineDataModule(seed=0).split("val").tensors
+    val_mse = torch.mean((model.predict(val_windows) - val_targets) ** 2).item()
+    assert val_mse == pytest.approx(metrics["val/mse"], rel=1e-5)  # so did the final validation
