@@ -82,16 +82,21 @@ class SineDataModule(L.LightningDataModule):
         noisy, _ = self.series
         windows = sliding_window_view(noisy, self.hparams.window)[:-1]  # (N, window)
         targets = noisy[self.hparams.window :]  # (N,)
-        bounds = {
-            "train": (0, self.n_train),
-            "val": (self.n_train, self.n_train + self.n_val),
-            "test": (self.n_train + self.n_val, len(targets)),
-        }
         return {
             split: TensorDataset(
                 torch.from_numpy(windows[a:b].copy()), torch.from_numpy(targets[a:b])
             )
-            for split, (a, b) in bounds.items()
+            for split, (a, b) in self._bounds.items()
+        }
+
+    @cached_property
+    def _bounds(self) -> dict[str, tuple[int, int]]:
+        """Each split's [first, last) window index; window i predicts step i + window."""
+        train_val = self.n_train + self.n_val
+        return {
+            "train": (0, self.n_train),
+            "val": (self.n_train, train_val),
+            "test": (train_val, train_val + self.n_test),
         }
 
     def split(self, name: str) -> TensorDataset:
@@ -117,10 +122,9 @@ class SineDataModule(L.LightningDataModule):
     def oracle(self, split: str = "test") -> np.ndarray:
         """The best prediction with perfect knowledge: clean signal plus the noise mean."""
         _, clean = self.series
-        start = self.hparams.window + {"train": 0, "val": self.n_train}.get(
-            split, self.n_train + self.n_val
-        )
-        return clean[start : start + len(self.split(split))] + self.hparams.noise / 2
+        first, last = self._bounds[split]
+        window = self.hparams.window
+        return clean[window + first : window + last] + self.hparams.noise / 2
 
     def report(self, model: Forecaster, run_dir: Path) -> dict[str, float]:
         """Oracle metrics for the test windows, and `predictions.png` in the run folder."""
@@ -131,7 +135,7 @@ class SineDataModule(L.LightningDataModule):
         oracle = self.oracle("test")
         oracle_mse = float(np.mean((oracle - targets.numpy()) ** 2))
         model_mse = float(np.mean((predictions - targets.numpy()) ** 2))
-        first_target = self.hparams.window + self.n_train + self.n_val
+        first_target = self.hparams.window + self._bounds["test"][0]
         plot_forecast(
             np.arange(first_target, first_target + len(targets)),
             targets.numpy(),
