@@ -118,18 +118,20 @@ class RecurrentNet(nn.Module):
             lengths = torch.full((batch,), steps, device=x.device)
         lengths = lengths.to(x.device)
         h = self.input_dropout(x)
+        bidirectional = len(self.layers[0]) == 2
+        if bidirectional:
+            reverse = _reverse_index(lengths, steps)  # (B, T), the same for every layer
         for depth, directions in enumerate(self.layers):
             if depth:
                 h = self.dropout(h)
             outputs = [directions[0](h)[0]]  # (B, T, H)
-            if len(directions) == 2:
-                reverse = _reverse_index(lengths, steps)  # (B, T)
+            if bidirectional:
                 backward = directions[1](_gather_steps(h, reverse))[0]
                 outputs.append(_gather_steps(backward, reverse))  # back in time order
             h = torch.cat(outputs, dim=-1)  # (B, T, dirs * H)
         # Forward direction at the last real step; backward direction at the first.
         last = h[torch.arange(batch, device=h.device), lengths - 1]  # (B, dirs * H)
-        if len(self.layers[0]) == 2:
+        if bidirectional:
             last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], dim=-1)
         return self.head(self.dropout(last))
 
