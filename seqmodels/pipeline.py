@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,15 @@ class TrainingClock(Callback):
             self.seconds += self._last_end - self._epoch_start
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_text(path: Path, text: str) -> None:
     """Writes through a temporary file and a rename, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def build(config: DictConfig, **kwargs: Any) -> Any:
@@ -66,6 +71,8 @@ def build(config: DictConfig, **kwargs: Any) -> Any:
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Trains the configured model on the configured task; returns what metrics.json holds."""
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started_at = _now()
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
@@ -136,10 +143,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_samples_per_second": round(clock.samples / clock.seconds, 1)
         if clock.seconds
         else None,
+        "threads": torch.get_num_threads(),
+        "started_at": started_at,
+        "finished_at": _now(),
     }
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:

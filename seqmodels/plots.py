@@ -26,3 +26,92 @@ def plot_forecast(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_summary(groups: list, path: Path) -> None:
+    """A sweep at a glance: the main test metric per group with each seed's point, the validation
+    curve per epoch (mean and ±1 std band per group), and, when the sweep varies one numeric
+    setting besides the model (a lag, a max_len), the test metric against that setting."""
+    jobs = [job for group in groups for job in group.ok()]
+    monitor = next((job.monitor for job in jobs if job.monitor), None)
+    if monitor is None:
+        return
+    metric = monitor.replace("val/", "test/", 1)
+    numeric = _numeric_key(groups)
+    panels = 2 + (numeric is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    ax = axes[0]
+    for i, group in enumerate(groups):
+        values = group.values(metric)
+        if values:
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(i + np.asarray(jitter), values, s=18, color=colors[i % len(colors)])
+            ax.errorbar(i + 0.3, np.mean(values), yerr=np.std(values), fmt="_k", capsize=4)
+    ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=30, ha="right")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: each seed, mean ± std")
+
+    ax = axes[1]
+    for i, group in enumerate(groups if len(groups) <= 10 else []):
+        curves = [job.curve() for job in group.ok()] or [job.curve() for job in group.jobs]
+        epochs = sorted({epoch for curve in curves for epoch in curve})
+        if not epochs:
+            continue
+        per_epoch = [[c[e] for c in curves if e in c] for e in epochs]
+        mean = np.array([np.mean(v) for v in per_epoch])
+        std = np.array([np.std(v) for v in per_epoch])
+        color = colors[i % len(colors)]
+        ax.plot(epochs, mean, color=color, label=group.label)
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
+    if jobs[0].mode == "min" and ax.lines:
+        ax.set_yscale("log")  # errors fall by orders of magnitude
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(monitor)
+    ax.set_title(f"{monitor} per epoch (mean, ±1 std)")
+    if ax.lines:
+        ax.legend(fontsize=8)
+
+    if numeric is not None:
+        ax = axes[2]
+        lines: dict[str, list[tuple[float, list[float]]]] = {}
+        for group in groups:
+            rest = ", ".join(
+                v if n == "model" else f"{n}={v}" for n, v in group.key[1:] if n != numeric
+            )
+            values = group.values(metric)
+            if values:
+                lines.setdefault(rest, []).append((float(dict(group.key)[numeric]), values))
+        for i, (label, points) in enumerate(lines.items()):
+            points.sort()
+            x = np.array([p[0] for p in points])
+            mean = np.array([np.mean(p[1]) for p in points])
+            std = np.array([np.std(p[1]) for p in points])
+            color = colors[i % len(colors)]
+            ax.plot(x, mean, "o-", color=color, label=label)
+            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
+        xs = [float(dict(g.key)[numeric]) for g in groups]
+        if min(xs) > 0 and max(xs) / min(xs) >= 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(numeric)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} against {numeric.rsplit('.', 1)[-1]} (mean, ±1 std)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _numeric_key(groups: list) -> str | None:
+    """The one swept setting, besides task and model, whose values are all numbers, if any."""
+    names = [name for name, _ in groups[0].key if name not in ("task", "model")] if groups else []
+    numeric = []
+    for name in names:
+        try:
+            values = {float(dict(g.key)[name]) for g in groups}
+        except ValueError:
+            continue
+        if len(values) > 1:
+            numeric.append(name)
+    return numeric[0] if len(numeric) == 1 else None

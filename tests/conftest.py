@@ -34,9 +34,11 @@ def _isolated_cache(
 def compose_cfg() -> Callable[..., DictConfig]:
     """Composes conf/train.yaml with overrides, as `python train.py` would."""
 
-    def _compose(*overrides: str) -> DictConfig:
+    def _compose(*overrides: str, return_hydra_config: bool = False) -> DictConfig:
         with initialize_config_dir(str(CONF), version_base="1.3"):
-            return compose("train", overrides=list(overrides))
+            return compose(
+                "train", overrides=list(overrides), return_hydra_config=return_hydra_config
+            )
 
     return _compose
 

@@ -81,12 +81,38 @@ def test_tuned_settings_apply_to_their_pair_only(compose_cfg):
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_composes_and_runs_with_the_debug_trainer(
-    compose_cfg, experiment, tmp_path
+HPARAMS_SEARCHES = sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"experiment={name}" for name in EXPERIMENTS]
+    + [f"hparams_search={name}" for name in HPARAMS_SEARCHES],
+)
+def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
+    compose_cfg, override, tiny_imdb, tmp_path
 ):
     from seqmodels.pipeline import train
 
-    cfg = compose_cfg(f"experiment={experiment}", "trainer=debug")
-    metrics = train(cfg, tmp_path)
-    assert metrics["status"] == "ok" and (tmp_path / "metrics.json").is_file()
+    cfg = compose_cfg(override, "trainer=debug")
+    if cfg.task.name == "imdb":  # the tiny parquet copy instead of the real data
+        cfg = compose_cfg(override, "trainer=debug", f"task.datamodule.data_dir={tiny_imdb}")
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["status"] == "ok" and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
+    for name in ("compare_sine", "compare_imdb"):
+        params = compose_cfg(f"experiment={name}", return_hydra_config=True)
+        sweep = params.hydra.sweeper.params
+        assert set(sweep.model.split(",")) == {"rnn", "lstm", "gru"}, name
+        assert len(sweep.seed.split(",")) >= 3, name
+
+
+@pytest.mark.parametrize("name", HPARAMS_SEARCHES)
+def test_searches_optimize_the_task_metric_in_its_direction(compose_cfg, name):
+    cfg = compose_cfg(f"hparams_search={name}", return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert "optuna" in sweeper._target_.lower() and sweeper.n_trials >= 10
+    assert sweeper.direction == {"min": "minimize", "max": "maximize"}[cfg.task.mode]
+    assert cfg.hydra.mode.name == "MULTIRUN"  # runs as a sweep without -m

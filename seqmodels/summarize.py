@@ -1,0 +1,276 @@
+"""Summaries of a sweep folder: mean ± std over seeds per (task, model, other swept values).
+
+`python -m seqmodels.summarize outputs/multirun/DATE/TIME` writes summary.csv, summary.md and
+summary.png into the sweep folder and prints the table; `SummaryCallback` does the same at the end
+of every multirun. Works on partial sweeps too: jobs without metrics.json count as unfinished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from seqmodels.pipeline import write_text
+
+# Run facts summarized beside the metrics, in this order after them.
+FACTS = ("params", "epochs", "train_seconds", "fit_seconds", "train_samples_per_second")
+IGNORED_OVERRIDES = {"seed", "threads", "experiment", "hparams_search"}
+
+
+@dataclass
+class Job:
+    """One sub-folder of a sweep: its overrides, its metrics.json and its validation curve."""
+
+    folder: Path
+    overrides: dict[str, str]
+    metrics: dict[str, Any] | None  # None: not finished (yet)
+    monitor: str | None
+    mode: str
+
+    @property
+    def status(self) -> str:
+        return self.metrics.get("status", "ok") if self.metrics else "unfinished"
+
+    def curve(self) -> dict[int, float]:
+        """The monitored validation metric per epoch of fit, from the CSV logger's metrics.csv."""
+        path = self.folder / "metrics.csv"
+        if not (self.monitor and path.is_file()):
+            return {}
+        fit_epochs = (self.metrics or {}).get("epochs")  # later rows: the final validate/test
+        values: dict[int, float] = {}
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                value, epoch = row.get(self.monitor), int(row["epoch"])
+                if value and epoch not in values and (fit_epochs is None or epoch < fit_epochs):
+                    values[epoch] = float(value)
+        return values
+
+
+@dataclass
+class Group:
+    """The jobs that differ only by seed."""
+
+    key: tuple[tuple[str, str], ...]
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The model, then the other swept values by their last name part (`lag=50`)."""
+        parts = [v if n == "model" else f"{n.rsplit('.', 1)[-1]}={v}" for n, v in self.key[1:]]
+        return ", ".join(parts)
+
+    def ok(self) -> list[Job]:
+        return [job for job in self.jobs if job.status == "ok"]
+
+    def values(self, name: str) -> list[float]:
+        return [
+            float(job.metrics[name])
+            for job in self.ok()
+            if isinstance(job.metrics.get(name), int | float)
+        ]
+
+
+def load_jobs(sweep_dir: Path) -> list[Job]:
+    """Every job folder of the sweep (those holding Hydra's .hydra/overrides.yaml), in job order."""
+    jobs = []
+    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+        folder = overrides_file.parent.parent
+        overrides = {}
+        for item in yaml.safe_load(overrides_file.read_text()) or []:
+            name, _, value = item.lstrip("+~").partition("=")
+            overrides[name] = value
+        config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text()) or {}
+        task = config.get("task") or {}
+        metrics_file = folder / "metrics.json"
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        overrides.setdefault("task", task.get("name", "?"))
+        overrides.setdefault("model", (config.get("model") or {}).get("cell", "?"))
+        jobs.append(Job(folder, overrides, metrics, task.get("monitor"), task.get("mode", "min")))
+    return sorted(jobs, key=lambda job: _job_number(job.folder.name))
+
+
+def group_jobs(jobs: list[Job]) -> list[Group]:
+    """Groups by task, model and every other override that differs between jobs, except seed."""
+    varying = {
+        name
+        for name in {name for job in jobs for name in job.overrides}
+        if len({job.overrides.get(name) for job in jobs}) > 1
+    }
+    names = ["task", "model"] + sorted(varying - {"task", "model"} - IGNORED_OVERRIDES)
+    groups: dict[tuple, Group] = {}
+    for job in jobs:
+        key = tuple((name, job.overrides.get(name, "")) for name in names)
+        groups.setdefault(key, Group(key)).jobs.append(job)
+    return sorted(groups.values(), key=lambda g: tuple(_sort_key(value) for _, value in g.key))
+
+
+def metric_names(jobs: list[Job]) -> list[str]:
+    """Every final val/* and test/* metric any finished job reported, val first."""
+    names = {
+        name
+        for job in jobs
+        if job.status == "ok"
+        for name, value in job.metrics.items()
+        if name.startswith(("val/", "test/")) and isinstance(value, int | float)
+    }
+    return sorted(names, key=lambda name: (not name.startswith("val/"), name))
+
+
+def table(groups: list[Group], metrics: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Rows of the summary: group keys, job counts, then mean and std of every metric and fact."""
+    key_names = [name for name, _ in groups[0].key] if groups else []
+    columns = [*key_names, "runs", "failed", "unfinished"]
+    for name in [*metrics, *FACTS]:
+        columns += [f"{name}_mean", f"{name}_std"]
+    rows = []
+    for group in groups:
+        row: dict[str, Any] = dict(group.key)
+        statuses = [job.status for job in group.jobs]
+        row |= {
+            "runs": statuses.count("ok"),
+            "failed": statuses.count("failed"),
+            "unfinished": statuses.count("unfinished"),
+        }
+        for name in [*metrics, *FACTS]:
+            values = group.values(name)
+            row[f"{name}_mean"] = statistics.fmean(values) if values else None
+            row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        rows.append(row)
+    return columns, rows
+
+
+def markdown(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """The table with one `mean ± std` cell per metric."""
+    keys = [c for c in columns if not c.endswith(("_mean", "_std"))]
+    stats = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
+    header = keys + stats
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [str(row[c]) for c in keys]
+        cells += [_mean_std(row[f"{s}_mean"], row[f"{s}_std"]) for s in stats]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Summary:
+    jobs: list[Job]
+    groups: list[Group]
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    markdown: str
+
+    @property
+    def failed(self) -> int:
+        return sum(job.status == "failed" for job in self.jobs)
+
+
+def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
+    """Writes summary.csv, summary.md and (with `plot`) summary.png into the sweep folder."""
+    sweep_dir = Path(sweep_dir)
+    jobs = load_jobs(sweep_dir)
+    if not jobs:
+        raise FileNotFoundError(
+            f"no job folders (with .hydra/overrides.yaml) in {sweep_dir}: "
+            "pass the folder of a multirun, e.g. outputs/multirun/DATE/TIME"
+        )
+    groups = group_jobs(jobs)
+    columns, rows = table(groups, metric_names(jobs))
+    text = markdown(columns, rows)
+    failures = [job for job in jobs if job.status == "failed"]
+    if failures:
+        text += "\nFailed jobs:\n\n" + "".join(
+            f"- {job.folder.name}: {job.metrics.get('error', '?')}\n" for job in failures
+        )
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(sweep_dir / "summary.csv", out.getvalue())
+    write_text(sweep_dir / "summary.md", f"# Summary of {sweep_dir}\n\n{text}")
+    if plot:
+        from seqmodels.plots import plot_summary
+
+        plot_summary(groups, sweep_dir / "summary.png")
+    return Summary(jobs, groups, columns, rows, text)
+
+
+class SummaryCallback(Callback):
+    """Hydra callback: summarizes the sweep when a multirun ends; exits 1 if a job failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        summary = summarize(sweep_dir)
+        print(summary.markdown)
+        print(f"Summary: {sweep_dir / 'summary.md'}")
+        if summary.failed:
+            # SystemExit passes Hydra's callback guard, which turns exceptions into warnings.
+            raise SystemExit(
+                f"error: {summary.failed} of {len(summary.jobs)} jobs failed; "
+                f"see {sweep_dir / 'summary.md'}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m seqmodels.summarize", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("sweep_dir", type=Path, help="outputs/multirun/DATE/TIME")
+    parser.add_argument("--no-plot", action="store_true", help="write the tables only")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        parser.exit(2, f"error: {args.sweep_dir} is not a folder\n")
+    try:
+        summary = summarize(args.sweep_dir, plot=not args.no_plot)
+    except FileNotFoundError as err:
+        parser.exit(2, f"error: {err}\n")
+    print(summary.markdown)
+    written = "summary.csv, summary.md" + ("" if args.no_plot else ", summary.png")
+    print(f"Wrote {written} in {args.sweep_dir}")
+    return 1 if summary.failed else 0
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "–"
+    return _fmt(mean) if std is None else f"{_fmt(mean)} ± {_fmt(std)}"
+
+
+def _fmt(value: float) -> str:
+    if value == 0 or math.isnan(value):
+        return f"{value:g}"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _job_number(name: str) -> tuple[int, str]:
+    number, _, rest = name.partition("_")
+    return (int(number), rest) if number.isdigit() else (sys.maxsize, name)
+
+
+def _sort_key(value: str) -> tuple[int, float | str]:
+    """Numbers in numeric order (lag=5 before lag=50), then text; rnn, lstm, gru in that order."""
+    order = {"rnn": 0, "lstm": 1, "gru": 2}
+    if value in order:
+        return (0, order[value])
+    try:
+        return (1, float(value))
+    except ValueError:
+        return (2, value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

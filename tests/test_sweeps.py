@@ -1,0 +1,199 @@
+"""Multiruns: the summary written at their end, failed jobs, launchers, the Optuna search."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seqmodels import jobs
+from seqmodels.summarize import main as summarize_main
+
+from .test_train import run_train
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def job_metrics(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
+
+
+@pytest.fixture(scope="module")
+def sine_sweep(tmp_path_factory) -> Path:
+    """A real 2-cell x 2-seed sine multirun of a few epochs."""
+    sweep = tmp_path_factory.mktemp("sweep") / "sine"
+    result = run_train(
+        "-m",
+        "model=rnn,lstm",
+        "seed=0,1",
+        "trainer.max_epochs=4",
+        f"hydra.sweep.dir={sweep}",
+        cwd=sweep.parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return sweep
+
+
+@pytest.mark.slow
+def test_multirun_end_writes_a_summary_whose_rows_match_the_jobs(sine_sweep):
+    rows = {row["model"]: row for row in read_rows(sine_sweep / "summary.csv")}
+    assert list(rows) == ["rnn", "lstm"]
+    metrics = job_metrics(sine_sweep)
+    assert len(metrics) == 4
+    for model, row in rows.items():
+        runs = [m for m in metrics.values() if m["model"] == model]
+        assert row["task"] == "sine" and row["runs"] == "2" and row["failed"] == "0"
+        for name in ("val/mse", "test/mse", "test/mse_over_oracle", "params", "train_seconds"):
+            values = [m[name] for m in runs]
+            assert float(row[f"{name}_mean"]) == pytest.approx(statistics.fmean(values))
+            assert float(row[f"{name}_std"]) == pytest.approx(statistics.stdev(values), abs=1e-9)
+        assert float(row["train_samples_per_second_mean"]) > 0
+    table = (sine_sweep / "summary.md").read_text()
+    assert "| sine | rnn | 2 | 0 | 0 |" in table and "| sine | lstm | 2 | 0 | 0 |" in table
+    assert (sine_sweep / "summary.png").stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_summarize_by_hand_counts_the_unfinished_jobs_of_a_partial_sweep(
+    sine_sweep, tmp_path, capsys
+):
+    partial = tmp_path / "partial"
+    shutil.copytree(sine_sweep, partial)
+    for name in ("summary.csv", "summary.md", "summary.png"):
+        (partial / name).unlink()
+    (partial / "3_model=lstm,seed=1,trainer.max_epochs=4" / "metrics.json").unlink()
+
+    assert summarize_main([str(partial)]) == 0
+    printed = capsys.readouterr().out
+    assert "| sine | lstm | 1 | 0 | 1 |" in printed  # one run done, one unfinished
+    rows = {row["model"]: row for row in read_rows(partial / "summary.csv")}
+    lstm = job_metrics(partial)["2_model=lstm,seed=0,trainer.max_epochs=4"]
+    assert float(rows["lstm"]["test/mse_mean"]) == pytest.approx(lstm["test/mse"])
+    assert rows["lstm"]["test/mse_std"] == ""  # no spread from one run
+    assert (partial / "summary.png").is_file()
+
+
+def test_summarize_names_a_folder_that_holds_no_sweep(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        summarize_main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "no job folders" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_train(
+        "-m",
+        "task.datamodule.n_points=100,5,80",  # 5 points can't hold a 10-step window: job 1 fails
+        "trainer.max_epochs=2",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: 1 of 3 jobs failed; see {sweep / 'summary.md'}"
+    )
+    metrics = job_metrics(sweep)
+    failed = metrics["1_task.datamodule.n_points=5,trainer.max_epochs=2"]
+    assert failed["status"] == "failed" and "window=10 must be < n_points=5" in failed["error"]
+    assert metrics["2_task.datamodule.n_points=80,trainer.max_epochs=2"]["status"] == "ok"
+    rows = {row["task.datamodule.n_points"]: row for row in read_rows(sweep / "summary.csv")}
+    assert [rows[n]["failed"] for n in ("5", "80", "100")] == ["1", "0", "0"]
+    assert rows["5"]["runs"] == "0" and rows["80"]["runs"] == "1"
+    assert "window=10 must be < n_points=5" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_train(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "model=rnn,lstm",
+        "trainer.max_epochs=20",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, second = job_metrics(sweep).values()
+    assert first["status"] == second["status"] == "ok"
+    assert first["threads"] == second["threads"] == max(1, jobs.cores() // 2)
+    start = [datetime.fromisoformat(m["started_at"]) for m in (first, second)]
+    end = [datetime.fromisoformat(m["finished_at"]) for m in (first, second)]
+    assert start[0] < end[1] and start[1] < end[0]  # the two trainings overlapped in time
+    assert (sweep / "summary.csv").is_file()
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_train(
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        "model=rnn,gru",
+        "trainer=debug",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(m["model"] for m in job_metrics(sweep).values()) == ["gru", "rnn"]
+    assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2
+    assert [row["model"] for row in read_rows(sweep / "summary.csv")] == ["rnn", "gru"]
+
+
+@pytest.mark.slow
+def test_optuna_search_minimizes_the_validation_metric_train_py_returns(tmp_path):
+    sweep = tmp_path / "search"
+    result = run_train(
+        "hparams_search=lstm_sine",
+        "hydra.sweeper.n_trials=3",
+        "trainer=debug",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = job_metrics(sweep)
+    assert len(trials) == 3 and all(m["status"] == "ok" for m in trials.values())
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(min(m["val/mse"] for m in trials.values()))
+    assert len(read_rows(sweep / "summary.csv")) == 3  # one row per trial's settings
+
+
+def test_parallel_jobs_reads_n_jobs_as_joblib_does():
+    assert jobs.parallel_jobs(3, available=8) == 3
+    assert jobs.parallel_jobs(-1, available=8) == 8
+    assert jobs.parallel_jobs(-2, available=8) == 7
+    assert jobs.parallel_jobs(-20, available=8) == 1
+
+
+def test_each_worker_process_claims_a_gpu_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "_claimed_gpu", {})
+    assert jobs.claim_gpu(tmp_path, 2) == 0
+    assert jobs.claim_gpu(tmp_path, 2) == 0  # the same worker keeps its GPU for later jobs
+    other_worker = (
+        "import sys; from pathlib import Path; from seqmodels.jobs import claim_gpu; "
+        "print(claim_gpu(Path(sys.argv[1]), int(sys.argv[2])))"
+    )
+    run = [sys.executable, "-c", other_worker, str(tmp_path)]
+    second = subprocess.run([*run, "2"], capture_output=True, text=True)
+    assert second.stdout.strip() == "1"
+    none_left = subprocess.run([*run, "1"], capture_output=True, text=True)
+    assert none_left.returncode != 0 and "all 1 GPUs are held" in none_left.stderr
+    jobs._claimed_gpu["handle"].close()  # this worker ends: its GPU is free again
+    third = subprocess.run([*run, "2"], capture_output=True, text=True)
+    assert third.stdout.strip() == "0"
