@@ -116,3 +116,21 @@ def test_searches_optimize_the_task_metric_in_its_direction(compose_cfg, name):
     assert "optuna" in sweeper._target_.lower() and sweeper.n_trials >= 10
     assert sweeper.direction == {"min": "minimize", "max": "maximize"}[cfg.task.mode]
     assert cfg.hydra.mode.name == "MULTIRUN"  # runs as a sweep without -m
+
+
+def test_slurm_launcher_takes_the_overrides_the_readme_names(compose_cfg):
+    cfg = compose_cfg(
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.gpus_per_node=2",
+        "hydra.launcher.timeout_min=240",
+        return_hydra_config=True,
+    )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 2, 240)
+
+
+def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
+    cfg = compose_cfg("hydra/launcher=gpu_per_job", return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2

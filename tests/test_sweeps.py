@@ -12,7 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from omegaconf import OmegaConf
 
 from seqmodels import jobs
 from seqmodels.summarize import main as summarize_main
@@ -197,3 +199,25 @@ def test_each_worker_process_claims_a_gpu_of_its_own(tmp_path, monkeypatch):
     jobs._claimed_gpu["handle"].close()  # this worker ends: its GPU is free again
     third = subprocess.run([*run, "2"], capture_output=True, text=True)
     assert third.stdout.strip() == "0"
+
+
+def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
+    compose_cfg, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(jobs, "_claimed_gpu", {})
+    threads = torch.get_num_threads()
+    cfg = compose_cfg("trainer=gpu")
+    hydra_cfg = OmegaConf.create(
+        {
+            "runtime": {"choices": {"hydra/launcher": "gpu_per_job"}},
+            "launcher": {"n_jobs": 2},
+            "sweep": {"dir": str(tmp_path)},
+        }
+    )
+    try:
+        jobs.assign_resources(cfg, hydra_cfg)
+        assert torch.get_num_threads() == max(1, jobs.cores() // 2)
+    finally:
+        torch.set_num_threads(threads)
+        jobs._claimed_gpu["handle"].close()
+    assert cfg.trainer.accelerator == "gpu" and list(cfg.trainer.devices) == [0]
