@@ -36,7 +36,7 @@ def plot_summary(groups: list, path: Path) -> None:
     monitor = next((job.monitor for job in jobs if job.monitor), None)
     if monitor is None:
         return
-    metric = monitor.replace("val/", "test/", 1)
+    metric = jobs[0].test_metric
     numeric = _numeric_key(groups)
     panels = 2 + (numeric is not None)
     fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2))
@@ -55,21 +55,23 @@ def plot_summary(groups: list, path: Path) -> None:
 
     ax = axes[1]
     for i, group in enumerate(groups if len(groups) <= 10 else []):
-        curves = [job.curve() for job in group.ok()] or [job.curve() for job in group.jobs]
-        epochs = sorted({epoch for curve in curves for epoch in curve})
-        if not epochs:
+        curves = [c for c in (job.curve() for job in group.ok() or group.jobs) if c]
+        if not curves:
             continue
-        per_epoch = [[c[e] for c in curves if e in c] for e in epochs]
-        mean = np.array([np.mean(v) for v in per_epoch])
-        std = np.array([np.std(v) for v in per_epoch])
         color = colors[i % len(colors)]
+        for curve in curves:  # each seed faintly, to its last epoch
+            ax.plot(list(curve), list(curve.values()), color=color, alpha=0.25, lw=0.8)
+        # mean and band over the epochs every seed trained (early stopping ends runs apart)
+        epochs = [e for e in sorted(curves[0]) if all(e in c for c in curves)]
+        values = np.array([[c[e] for e in epochs] for c in curves])  # (seeds, epochs)
+        mean, std = values.mean(axis=0), values.std(axis=0)
         ax.plot(epochs, mean, color=color, label=group.label)
         ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
     if jobs[0].mode == "min" and ax.lines:
         ax.set_yscale("log")  # errors fall by orders of magnitude
     ax.set_xlabel("epoch")
     ax.set_ylabel(monitor)
-    ax.set_title(f"{monitor} per epoch (mean, ±1 std)")
+    ax.set_title(f"{monitor} per epoch (mean, ±1 std; each seed faint)")
     if ax.lines:
         ax.legend(fontsize=8)
 

@@ -36,8 +36,9 @@ class Job:
     folder: Path
     overrides: dict[str, str]
     metrics: dict[str, Any] | None  # None: not finished (yet)
-    monitor: str | None
+    monitor: str | None  # the validation metric that picked the best epoch
     mode: str
+    test_metric: str | None  # the test metric summaries lead with
 
     @property
     def status(self) -> str:
@@ -97,7 +98,9 @@ def load_jobs(sweep_dir: Path) -> list[Job]:
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
         overrides.setdefault("task", task.get("name", "?"))
         overrides.setdefault("model", (config.get("model") or {}).get("cell", "?"))
-        jobs.append(Job(folder, overrides, metrics, task.get("monitor"), task.get("mode", "min")))
+        monitor = task.get("monitor")
+        test_metric = task.get("test_metric") or (monitor and monitor.replace("val/", "test/", 1))
+        jobs.append(Job(folder, overrides, metrics, monitor, task.get("mode", "min"), test_metric))
     return sorted(jobs, key=lambda job: _job_number(job.folder.name))
 
 
@@ -151,10 +154,11 @@ def table(groups: list[Group], metrics: list[str]) -> tuple[list[str], list[dict
     return columns, rows
 
 
-def markdown(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    """The table with one `mean ± std` cell per metric."""
+def markdown(columns: list[str], rows: list[dict[str, Any]], stats: list[str] | None = None) -> str:
+    """The table with one `mean ± std` cell per metric (all of them, or those in `stats`)."""
     keys = [c for c in columns if not c.endswith(("_mean", "_std"))]
-    stats = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
+    if stats is None:
+        stats = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
     header = keys + stats
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -188,7 +192,11 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
         )
     groups = group_jobs(jobs)
     columns, rows = table(groups, metric_names(jobs))
-    text = markdown(columns, rows)
+    first = [job for job in jobs if job.status == "ok"] or jobs
+    lead = [first[0].test_metric, first[0].monitor, "params", "train_seconds"]
+    lead += ["train_samples_per_second"]
+    text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns])
+    full = markdown(columns, rows)
     failures = [job for job in jobs if job.status == "failed"]
     if failures:
         text += "\nFailed jobs:\n\n" + "".join(
@@ -199,7 +207,10 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     writer.writeheader()
     writer.writerows(rows)
     write_text(sweep_dir / "summary.csv", out.getvalue())
-    write_text(sweep_dir / "summary.md", f"# Summary of {sweep_dir}\n\n{text}")
+    write_text(
+        sweep_dir / "summary.md",
+        f"# Summary of {sweep_dir}\n\nMean ± std over seeds.\n\n{text}\n## Every metric\n\n{full}",
+    )
     if plot:
         from seqmodels.plots import plot_summary
 
@@ -247,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 def _mean_std(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "–"
-    return _fmt(mean) if std is None else f"{_fmt(mean)} ± {_fmt(std)}"
+    return _fmt(mean) if not std else f"{_fmt(mean)} ± {_fmt(std)}"  # no spread: the mean
 
 
 def _fmt(value: float) -> str:
