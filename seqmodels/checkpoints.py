@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from seqmodels.errors import ConfigError
-from seqmodels.models import Forecaster, SentimentClassifier
+from seqmodels.models import Forecaster, SentimentClassifier, SequenceClassifier
 from seqmodels.models.base import SeqModule
 
 MODULES: dict[str, type[SeqModule]] = {
-    cls.__name__: cls for cls in (Forecaster, SentimentClassifier)
+    cls.__name__: cls for cls in (Forecaster, SentimentClassifier, SequenceClassifier)
 }
 
 

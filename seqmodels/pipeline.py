@@ -100,11 +100,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.task.early_stopping_patience:
         callbacks.append(
             EarlyStopping(
-                cfg.task.monitor, mode=cfg.task.mode, patience=cfg.task.early_stopping_patience
+                cfg.task.monitor,
+                mode=cfg.task.mode,
+                patience=cfg.task.early_stopping_patience,
+                stopping_threshold=cfg.task.get("stopping_threshold"),  # e.g. a solved task
             )
         )
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
         callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
+    callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
     trainer = L.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),

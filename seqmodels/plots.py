@@ -117,3 +117,48 @@ def _numeric_key(groups: list) -> str | None:
         if len(values) > 1:
             numeric.append(name)
     return numeric[0] if len(numeric) == 1 else None
+
+
+def _epoch_label(epoch: int) -> str:
+    return "before training" if epoch == 0 else f"after epoch {epoch}"
+
+
+def plot_gradient_flow(data: dict, path: Path) -> None:
+    """||dL/dx_t|| against distance from the end, log scale, one curve per recorded epoch."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
+    for record, color in zip(data["records"], colors, strict=True):
+        ax.plot(
+            data["distance"], record["grad_norm"], color=color, label=_epoch_label(record["epoch"])
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("distance from the end (steps)")
+    ax.set_ylabel("mean ||dL/dx_t||")
+    ax.set_title(f"{data['cell']}: gradient reaching each input step")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_gates(data: dict, path: Path) -> None:
+    """Each gate's mean activation against distance from the end, one curve per recorded epoch."""
+    names = list(data["records"][0]["gates"])
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), sharey=True)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        for record, color in zip(data["records"], colors, strict=True):
+            ax.plot(
+                data["distance"],
+                record["gates"][name],
+                color=color,
+                label=_epoch_label(record["epoch"]),
+            )
+        ax.set_title(f"{data['cell']}: {name} gate")
+        ax.set_xlabel("distance from the end (steps)")
+        ax.set_ylim(0, 1)
+    np.atleast_1d(axes)[0].set_ylabel("mean activation")
+    np.atleast_1d(axes)[-1].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -50,6 +50,11 @@ class SentimentClassifier(SeqModule):
         """Logits `(B,)` for ids `(B, T)`; without `lengths`, id 0 marks padding on either side."""
         return self.net(ids, lengths).squeeze(-1)
 
+    def loss(self, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """Mean BCE of a batch; the gradient-flow callback differentiates it."""
+        ids, lengths, labels = batch
+        return F.binary_cross_entropy_with_logits(self(ids, lengths), labels)
+
     def _shared_step(self, batch: tuple[Tensor, Tensor, Tensor], stage: str) -> Tensor:
         ids, lengths, labels = batch
         logits = self(ids, lengths)

@@ -34,6 +34,7 @@ class RecurrentNet(nn.Module):
         embedding_init: float | None = None,
         recurrent_init: str = "torch",
         forget_bias: float = 0.0,
+        chrono_init: float | None = None,
         padding_idx: int = 0,
     ) -> None:
         super().__init__()
@@ -100,7 +101,43 @@ class RecurrentNet(nn.Module):
             for name, bias in self.layers.named_parameters():
                 if "bias_ih" in name:  # gates i, f, g, o: the second quarter is f
                     bias.data[hidden_size : 2 * hidden_size] = forget_bias
+        if chrono_init is not None:
+            self._chrono_init(cell, chrono_init, forget_bias)
         self.head = nn.Linear(hidden_size * directions, output_size)
+
+    def _chrono_init(self, cell: str, max_lag: float, forget_bias: float) -> None:
+        """Gate biases that make each unit keep its state over `log U(1, max_lag)` steps.
+
+        Chrono initialization (Tallec & Ollivier, 2018): the LSTM's forget gate bias is
+        `log U(1, max_lag)` and its input gate bias the negative of it, the GRU's update gate
+        bias the same; the memory then spans the lags the task asks for from the first step,
+        where a forget gate near sigmoid(1) would let the gradient fade over tens of steps.
+        """
+        if cell == "rnn":
+            raise ConfigError(f"model.chrono_init={max_lag} applies to cell=lstm or gru only")
+        if forget_bias:
+            raise ConfigError(
+                f"model.chrono_init={max_lag} sets the forget gate's bias; drop "
+                f"model.forget_bias={forget_bias}"
+            )
+        if max_lag < 1:
+            raise ConfigError(f"model.chrono_init={max_lag} must be >= 1 (a number of steps)")
+        size = self.hidden_size
+        for name, bias in self.layers.named_parameters():
+            if "bias" not in name:
+                continue
+            # gates: lstm i, f, g, o; gru r, z, n. bias_ih + bias_hh is what the gate sees.
+            timescale = torch.log(torch.empty(size).uniform_(1.0, max_lag))  # (H,)
+            memory_gate = slice(size, 2 * size)  # lstm f, gru z
+            with torch.no_grad():
+                if "bias_hh" in name:
+                    bias[memory_gate] = 0.0
+                    if cell == "lstm":
+                        bias[:size] = 0.0
+                    continue
+                bias[memory_gate] = timescale
+                if cell == "lstm":
+                    bias[:size] = -timescale
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Returns `(B, output_size)` from inputs `(B, T[, input_size])`.

@@ -1,0 +1,68 @@
+"""One of `n_classes` labels per token sequence, e.g. the symbol the memory task asks for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+
+from seqmodels.models.base import SeqModule
+from seqmodels.models.recurrent import RecurrentNet
+
+
+class SequenceClassifier(SeqModule):
+    """Logits over `n_classes` for each sequence of token ids, trained with cross-entropy."""
+
+    monitor = "val/acc"
+
+    def __init__(
+        self,
+        net: dict[str, Any],
+        vocab_size: int,
+        n_classes: int,
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters()
+        self.net = RecurrentNet(vocab_size=vocab_size, output_size=n_classes, **net)
+        for stage in ("train", "val", "test"):
+            accuracy = MulticlassAccuracy(n_classes, average="micro")
+            setattr(self, f"{stage}_acc", accuracy)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """Logits `(B, n_classes)` for token ids `(B, T)` that hold no padding."""
+        lengths = torch.full((ids.size(0),), ids.size(1), device=ids.device)  # (B,)
+        return self.net(ids, lengths)
+
+    def loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """Mean cross-entropy of a batch; the gradient-flow callback differentiates it."""
+        ids, labels = batch
+        return F.cross_entropy(self(ids), labels)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        ids, labels = batch
+        logits = self(ids)  # (B, n_classes)
+        loss = F.cross_entropy(logits, labels)
+        accuracy = getattr(self, f"{stage}_acc")
+        accuracy.update(logits, labels)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "train")
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    @torch.no_grad()
+    def predict(self, ids: Tensor) -> Tensor:
+        """The most likely class `(B,)` of each sequence of token ids `(B, T)`."""
+        return self(torch.as_tensor(ids, dtype=torch.long, device=self.device)).argmax(-1)
