@@ -19,7 +19,7 @@ LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
 
 
 def test_the_config_groups_hold_what_the_readme_promises():
-    assert {"sine", "imdb"} <= set(TASKS)
+    assert {"sine", "imdb", "memory"} <= set(TASKS)
     assert {"rnn", "lstm", "gru"} <= set(MODELS)
     assert {"default", "cpu", "gpu", "debug"} <= set(TRAINERS)
     assert {"csv", "tensorboard"} <= set(LOGGERS)
@@ -36,9 +36,11 @@ def test_every_task_and_model_builds(compose_cfg, task, model):
     cfg = compose_cfg(f"task={task}", f"model={model}")
     datamodule = instantiate(cfg.task.datamodule)
     assert isinstance(datamodule, L.LightningDataModule)
-    data_kwargs = (
-        {"mean": 0.0, "std": 1.0} if task == "sine" else {"vocab": ["<pad>", "<unk>", "a"]}
-    )
+    data_kwargs = {
+        "sine": {"mean": 0.0, "std": 1.0},
+        "imdb": {"vocab": ["<pad>", "<unk>", "a"]},
+        "memory": {"vocab_size": 17, "n_classes": 8},
+    }[task]
     net = OmegaConf.to_container(cfg.model, resolve=True)
     module = instantiate(cfg.task.module, _partial_=True, _convert_="all")(net=net, **data_kwargs)
     assert isinstance(module, SeqModule)

@@ -1,0 +1,127 @@
+"""The gradient-flow callback: per-step input gradients and gate activations, and its files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqmodels.callbacks import by_distance_from_end, gate_activations, input_gradients
+from seqmodels.models import SequenceClassifier
+
+ADAM = {"name": "Adam", "lr": 1e-3}
+
+
+def tiny_classifier(cell: str) -> SequenceClassifier:
+    torch.manual_seed(0)
+    net = {"cell": cell, "hidden_size": 6, "embedding_dim": 4}
+    return SequenceClassifier(net, vocab_size=9, n_classes=3, optimizer=ADAM).eval()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recorded_norms_have_one_value_per_step_and_match_direct_autograd(cell):
+    model = tiny_classifier(cell)
+    ids = torch.randint(1, 9, (5, 7))
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    norms, _ = input_gradients(model, (ids, labels))
+    assert norms.shape == (5, 7)  # one value per sequence and step
+
+    # Directly: each sequence's own loss, differentiated by its embedded input.
+    net = model.net
+    for b in range(5):
+        x = net.embedding(ids[b : b + 1]).detach().requires_grad_()  # (1, T, E)
+        out, _ = net.layers[0][0](x)  # (1, T, H)
+        logits = net.head(out[:, -1])  # the network reads the last step
+        torch.testing.assert_close(logits, model(ids[b : b + 1]))
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, labels[b : b + 1]), x)
+        torch.testing.assert_close(norms[b], grad[0].norm(dim=-1))
+
+
+def test_distance_from_the_end_aligns_each_sequence_at_its_last_real_step():
+    values = torch.tensor([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 0.0, 0.0]])  # row 2: 2 real steps
+    means, counts = by_distance_from_end(values, torch.tensor([4, 2]))
+    torch.testing.assert_close(means, torch.tensor([12.0, 6.5, 2.0, 1.0]))
+    assert counts.tolist() == [2, 2, 1, 1]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gates_recomputed_from_the_weights_reproduce_the_modules_own_outputs(cell):
+    torch.manual_seed(0)
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](3, 5, batch_first=True)
+    inputs = torch.randn(2, 6, 3)
+    with torch.no_grad():
+        outputs, _ = rnn(inputs)
+        gates = gate_activations(rnn, inputs, outputs)
+    h = c = torch.zeros(2, 5)
+    for t in range(6):  # step the state forward from the gates alone
+        if cell == "lstm":
+            c = gates["forget"][:, t] * c + gates["input"][:, t] * gates["cell"][:, t]
+            h = gates["output"][:, t] * torch.tanh(c)
+        else:
+            z = gates["update"][:, t]
+            h = (1 - z) * gates["new"][:, t] + z * h
+        torch.testing.assert_close(h, outputs[:, t])
+    assert all(g.min() > 0 and g.max() < 1 for n, g in gates.items() if n not in {"cell", "new"})
+
+
+def test_input_gradients_return_the_named_gates_of_the_first_layer():
+    ids, labels = torch.randint(1, 9, (3, 5)), torch.tensor([0, 1, 2])
+    _, lstm_gates = input_gradients(tiny_classifier("lstm"), (ids, labels), gates=True)
+    assert set(lstm_gates) == {"input", "forget", "output"}
+    assert lstm_gates["forget"].shape == (3, 5, 6)  # (B, T, H)
+    _, gru_gates = input_gradients(tiny_classifier("gru"), (ids, labels), gates=True)
+    assert set(gru_gates) == {"reset", "update"}
+    assert input_gradients(tiny_classifier("rnn"), (ids, labels), gates=True)[1] == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_cfg, tmp_path, cell):
+    from seqmodels.pipeline import train
+
+    cfg = compose_cfg(
+        "task=memory",
+        f"model={cell}",
+        "callbacks=gradient_flow",
+        "callbacks.gradient_flow.every_n_epochs=2",
+        "task.datamodule.lag=6",
+        "task.datamodule.n_train=128",
+        "task.datamodule.n_val=16",
+        "task.max_epochs=3",
+        "task.stopping_threshold=null",
+        "trainer.enable_progress_bar=false",
+    )
+    metrics = train(cfg, tmp_path)
+    data = json.loads((tmp_path / "gradient_flow.json").read_text())
+    assert data["cell"] == cell and data["distance"] == list(range(7))  # seq_len = lag + 1
+    assert data["sequences"] == [16] * 7
+    # before training, every 2nd epoch, and after the last
+    assert [r["epoch"] for r in data["records"]] == [0, 2, 3] and metrics["epochs"] == 3
+    assert all(len(r["grad_norm"]) == 7 for r in data["records"])
+    assert all(v > 0 for r in data["records"] for v in r["grad_norm"])
+    assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
+    if cell == "lstm":
+        assert set(data["records"][0]["gates"]) == {"input", "forget", "output"}
+        assert (tmp_path / "gates.png").stat().st_size > 10_000
+    else:
+        assert data["records"][0]["gates"] == {} and not (tmp_path / "gates.png").exists()
+
+
+def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp_path):
+    from seqmodels.pipeline import train
+
+    cfg = compose_cfg(
+        "task=imdb",
+        "model=lstm",
+        "trainer=debug",
+        "callbacks=gradient_flow",
+        f"task.datamodule.data_dir={tiny_imdb}",
+    )
+    train(cfg, tmp_path)
+    data = json.loads((tmp_path / "gradient_flow.json").read_text())
+    counts = data["sequences"]
+    assert counts[0] == 20  # every review of the 20-review validation batch has a last step
+    assert counts == sorted(counts, reverse=True) and counts[-1] >= 1  # fewer reach further back
+    assert len(data["records"][-1]["grad_norm"]) == len(counts)
