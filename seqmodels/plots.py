@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -96,6 +97,10 @@ def plot_summary(groups: list, path: Path) -> None:
         xs = [float(dict(g.key)[numeric]) for g in groups]
         if min(xs) > 0 and max(xs) / min(xs) >= 20:
             ax.set_xscale("log")
+        chance = metric.replace("/", "/chance_", 1)  # e.g. test/chance_acc of the memory task
+        levels = {job.metrics[chance] for job in jobs if chance in job.metrics}
+        if len(levels) == 1:
+            ax.axhline(levels.pop(), color="gray", linestyle="--", label="chance")
         ax.set_xlabel(numeric)
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} against {numeric.rsplit('.', 1)[-1]} (mean, ±1 std)")
@@ -161,4 +166,55 @@ def plot_gates(data: dict, path: Path) -> None:
     np.atleast_1d(axes)[-1].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_gradient_flow_overlay(groups: list, path: Path) -> None:
+    """The sweep's gradient-flow curves, one line per model: before training and after it.
+
+    One column per value of the swept numeric setting (a lag, a max_len), each line the geometric
+    mean over seeds of the jobs' `gradient_flow.json`. Writes nothing if no job has one.
+    """
+    curves: dict[tuple[str, str], dict[str, list[list[float]]]] = {}
+    numeric = _numeric_key(groups)
+    for group in groups:
+        key = dict(group.key)
+        column = f"{numeric.rsplit('.', 1)[-1]}={key[numeric]}" if numeric else ""
+        label = ", ".join(
+            v if n == "model" else f"{n}={v}" for n, v in group.key[1:] if n != numeric
+        )
+        for job in group.ok():
+            flow = job.folder / "gradient_flow.json"
+            if flow.is_file():
+                records = json.loads(flow.read_text())["records"]
+                runs = curves.setdefault((column, label), {"before": [], "after": []})
+                runs["before"].append(records[0]["grad_norm"])
+                runs["after"].append(records[-1]["grad_norm"])
+    if not curves:
+        return
+    columns = list(dict.fromkeys(column for column, _ in curves))
+    labels = list(dict.fromkeys(label for _, label in curves))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(
+        2, len(columns), figsize=(3.6 * len(columns), 6.4), squeeze=False, sharey="row"
+    )
+    for j, column in enumerate(columns):
+        for i, (when, title) in enumerate((("before", "before training"), ("after", "trained"))):
+            ax = axes[i, j]
+            for k, label in enumerate(labels):
+                runs = curves.get((column, label), {}).get(when)
+                if not runs:
+                    continue
+                steps = min(len(run) for run in runs)  # padded batches may differ in length
+                values = np.array([run[:steps] for run in runs])
+                mean = np.exp(np.log(np.maximum(values, 1e-30)).mean(axis=0))
+                ax.plot(np.arange(steps), mean, color=colors[k % len(colors)], label=label)
+            ax.set_yscale("log")
+            ax.set_title(f"{column}, {title}" if column else title, fontsize=9)
+            ax.set_xlabel("distance from the end (steps)")
+    axes[0, 0].legend(fontsize=7)
+    for i in range(2):
+        axes[i, 0].set_ylabel("mean ||dL/dx_t||")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
     plt.close(fig)

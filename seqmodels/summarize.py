@@ -26,6 +26,7 @@ from seqmodels.pipeline import write_text
 
 # Run facts summarized beside the metrics, in this order after them.
 FACTS = ("params", "epochs", "train_seconds", "fit_seconds", "train_samples_per_second")
+CHANCE_MARGIN = 0.1  # how far above its chance level a metric must be to count as learned
 IGNORED_OVERRIDES = {"seed", "threads", "experiment", "hparams_search"}
 
 
@@ -192,10 +193,11 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
         )
     groups = group_jobs(jobs)
     columns, rows = table(groups, metric_names(jobs))
+    chance = mark_above_chance(groups, columns, rows)
     first = [job for job in jobs if job.status == "ok"] or jobs
     lead = [first[0].test_metric, first[0].monitor, "params", "train_seconds"]
     lead += ["train_samples_per_second"]
-    text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns])
+    text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns]) + chance
     full = markdown(columns, rows)
     failures = [job for job in jobs if job.status == "failed"]
     if failures:
@@ -212,10 +214,69 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
         f"# Summary of {sweep_dir}\n\nMean ± std over seeds.\n\n{text}\n## Every metric\n\n{full}",
     )
     if plot:
-        from seqmodels.plots import plot_summary
+        from seqmodels.plots import plot_gradient_flow_overlay, plot_summary
 
         plot_summary(groups, sweep_dir / "summary.png")
+        plot_gradient_flow_overlay(groups, sweep_dir / "summary_gradient_flow.png")
     return Summary(jobs, groups, columns, rows, text)
+
+
+def mark_above_chance(groups: list[Group], columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """Adds `above_chance` to the rows of tasks that report a chance level (`test/chance_acc`
+    beside `test/acc`); returns a markdown section naming, per model, the longest value of the
+    swept numeric setting (a lag) up to which every value is clearly above chance.
+
+    Clearly above chance: every finished seed's metric beats its chance level by `CHANCE_MARGIN`
+    (ten accuracy points; on the memory task's 1,024 test sequences chance varies by about one).
+    """
+    from seqmodels.plots import _numeric_key
+
+    pairs = sorted(
+        {
+            (name.replace("/chance_", "/", 1), name)
+            for group in groups
+            for job in group.ok()
+            for name in job.metrics
+            if name.startswith("test/chance_")
+        }
+    )
+    if not pairs:
+        return ""
+    metric, chance = pairs[0]
+    columns.insert(columns.index("unfinished") + 1, "above_chance")
+    for group, row in zip(groups, rows, strict=True):
+        scored = [job for job in group.ok() if metric in job.metrics and chance in job.metrics]
+        row["above_chance"] = (
+            all(job.metrics[metric] >= job.metrics[chance] + CHANCE_MARGIN for job in scored)
+            if scored
+            else None
+        )
+    numeric = _numeric_key(groups)
+    if numeric is None:
+        return ""
+    name = numeric.rsplit(".", 1)[-1]
+    lines: dict[str, list[tuple[float, str, bool | None]]] = {}
+    for group, row in zip(groups, rows, strict=True):
+        value = dict(group.key)[numeric]
+        label = ", ".join(
+            v if n == "model" else f"{n.rsplit('.', 1)[-1]}={v}"
+            for n, v in group.key[1:]
+            if n != numeric
+        )
+        lines.setdefault(label, []).append((float(value), value, row["above_chance"]))
+    text = (
+        f"\nLongest {name} clearly above chance ({metric} of every seed >= {chance} + "
+        f"{CHANCE_MARGIN}, at that {name} and every shorter one):\n\n"
+        f"| model | longest {name} |\n|---|---|\n"
+    )
+    for label, points in lines.items():
+        longest = "–"
+        for _, value, above in sorted(points):
+            if not above:
+                break
+            longest = value
+        text += f"| {label} | {longest} |\n"
+    return text
 
 
 class SummaryCallback(Callback):

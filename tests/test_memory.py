@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -138,3 +139,43 @@ def test_lstm_learns_a_short_lag_and_reports_chance_beside_its_accuracy(compose_
     ids, answers = MemoryDataModule(lag=5, seed=0).split("test").tensors
     accuracy = (model.predict(ids) == answers).float().mean().item()
     assert accuracy == pytest.approx(metrics["test/acc"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp_path):
+    from matplotlib.image import imread
+
+    from .test_train import run_train
+
+    sweep = tmp_path / "sweep"
+    result = run_train(
+        "-m",
+        "experiment=memory_length",
+        "task.datamodule.lag=3,6",
+        "model=rnn,lstm",
+        "seed=0",
+        "task.datamodule.n_train=256",
+        "task.datamodule.n_val=64",
+        "task.datamodule.n_test=64",
+        "task.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model"], r["task.datamodule.lag"]) for r in rows] == [
+        ("rnn", "3"),
+        ("rnn", "6"),
+        ("lstm", "3"),
+        ("lstm", "6"),
+    ]
+    for row in rows:  # above_chance: the run's accuracy beats 1/8 by ten points
+        assert row["above_chance"] == str(float(row["test/acc_mean"]) >= 0.125 + 0.1)
+    text = (sweep / "summary.md").read_text()
+    assert "Longest lag clearly above chance" in text and "| rnn |" in text
+    height, width, _ = imread(sweep / "summary.png").shape
+    assert width >= 1600  # three panels: the third is test/acc against the lag
+    assert (sweep / "summary_gradient_flow.png").stat().st_size > 10_000
+    assert len(list(sweep.glob("*/gradient_flow.json"))) == 4
