@@ -125,3 +125,11 @@ def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp
     assert counts[0] == 20  # every review of the 20-review validation batch has a last step
     assert counts == sorted(counts, reverse=True) and counts[-1] >= 1  # fewer reach further back
     assert len(data["records"][-1]["grad_norm"]) == len(counts)
+
+
+def test_a_bad_recording_interval_stops_with_one_line():
+    from seqmodels.callbacks import GradientFlow
+    from seqmodels.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="callbacks.gradient_flow.every_n_epochs=0 must be > 0"):
+        GradientFlow(every_n_epochs=0)
