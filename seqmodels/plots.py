@@ -207,6 +207,7 @@ def plot_gradient_flow_overlay(groups: list, path: Path) -> None:
                     continue
                 steps = min(len(run) for run in runs)  # padded batches may differ in length
                 values = np.array([run[:steps] for run in runs])
+                # geometric mean; a gradient that underflowed to 0 shows at 1e-30
                 mean = np.exp(np.log(np.maximum(values, 1e-30)).mean(axis=0))
                 ax.plot(np.arange(steps), mean, color=colors[k % len(colors)], label=label)
             ax.set_yscale("log")
