@@ -6,8 +6,12 @@ from typing import Any
 
 import lightning as L
 import torch
+from torch import Tensor
+from torchmetrics import MeanMetric, MetricCollection
 
 from seqmodels.errors import ConfigError
+
+STAGES = ("train", "val", "test")
 
 
 class SeqModule(L.LightningModule):
@@ -19,12 +23,46 @@ class SeqModule(L.LightningModule):
     """
 
     monitor: str  # the validation metric a plateau scheduler watches
+    train_metrics: MetricCollection  # set by each task's module, one collection per stage
+    val_metrics: MetricCollection
+    test_metrics: MetricCollection
 
     def __init__(self, optimizer: dict[str, Any], scheduler: dict[str, Any] | None) -> None:
         super().__init__()
         _lookup(torch.optim, optimizer.get("name"), "optimizer.name")
         if scheduler:
             _lookup(torch.optim.lr_scheduler, scheduler.get("name"), "scheduler.name")
+        # The mean loss of each stage, weighted by batch size. NaN checks would read the loss
+        # back to the host every step; a NaN loss shows up in the logged mean anyway.
+        self.train_loss, self.val_loss, self.test_loss = (
+            MeanMetric(nan_strategy="disable") for _ in STAGES
+        )
+
+    def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
+        """Accumulates a batch into the stage's metrics; nothing is logged or read per step.
+
+        Lightning's `self.log` costs more than a small model's whole training step on CPU, and
+        any read of a value stalls a GPU; so the steps only update torchmetrics states on the
+        device, and each epoch's end logs them once.
+        """
+        # The batch's loss once per sample: a mean weighted by batch size. (MeanMetric's own
+        # `weight` argument is dropped under nan_strategy="disable", torchmetrics 1.9.)
+        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(targets)))
+        getattr(self, f"{stage}_metrics").update(outputs.detach(), targets)
+
+    def _log_epoch(self, stage: str) -> None:
+        # Logged as Metric objects: Lightning computes them (synced across devices) and resets.
+        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), prog_bar=stage != "test")
+        self.log_dict(getattr(self, f"{stage}_metrics"), prog_bar=stage == "val")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["seqmodels_class"] = type(self).__name__  # lets load_model pick the class

@@ -67,10 +67,7 @@ class Forecaster(SeqModule):
         windows, targets = batch
         predictions = self(windows)
         loss = F.mse_loss(predictions, targets)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(predictions, targets)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test")
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        self._update_metrics(stage, loss, predictions, targets)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

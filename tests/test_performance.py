@@ -1,0 +1,123 @@
+"""What the speed work promises, as behaviour: batch shapes, the fixed-padding baseline, pinned
+memory on a GPU, no host reads in a training step, metrics exact though logged once an epoch.
+(The speeds themselves are measured by the scripts in benchmarks/, never by tests.)"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.accelerators import CUDAAccelerator
+
+from seqmodels.data import IMDBDataModule, SineDataModule
+from seqmodels.models import Forecaster, RecurrentNet
+from seqmodels.pipeline import build_run
+
+HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__")
+# torchmetrics checks for logits with a Python `if` on CPU tensors only; on a device it keeps
+# the check on the device (torch.where).
+CPU_ONLY_READS = {"normalize_logits_if_needed"}
+
+
+def test_fixed_padding_baseline_pads_every_batch_to_max_len_and_predicts_the_same(tiny_imdb):
+    common = {"data_dir": str(tiny_imdb), "num_words": 50, "max_len": 40, "batch_size": 16}
+    fixed = IMDBDataModule(**common, bucket=False, pad_to_max_len=True)
+    trimmed = IMDBDataModule(**common)
+    for dm in (fixed, trimmed):
+        dm.setup()
+    assert {ids.shape[1] for ids, _, _ in fixed.train_dataloader()} == {40}
+    # Bucketed batches hold reviews of similar length, each batch trimmed to its longest one.
+    for ids, lengths, _ in trimmed.train_dataloader():
+        assert ids.shape[1] == lengths.max() and lengths.max() - lengths.min() <= 8
+
+    net = RecurrentNet(cell="lstm", vocab_size=50, hidden_size=8).eval()
+    ids, lengths, _ = next(iter(fixed.test_dataloader()))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net(ids, lengths), net(ids[:, : lengths.max()], lengths), atol=1e-6, rtol=0
+        )
+
+
+def test_batches_are_pinned_when_training_on_a_gpu_unless_set(tiny_imdb):
+    dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50)
+    dm.setup()
+    assert not dm.train_dataloader().pin_memory  # no trainer, or a CPU one
+    dm.trainer = SimpleNamespace(accelerator=CUDAAccelerator())
+    assert dm.train_dataloader().pin_memory and dm.test_dataloader().pin_memory
+    dm.hparams.pin_memory = False
+    assert not dm.train_dataloader().pin_memory
+
+
+def test_sine_batches_cover_every_window_once_in_a_seeded_shuffle():
+    dm = SineDataModule(n_points=1000, batch_size=64)
+    epochs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        epochs.append([batch for batch in dm.train_dataloader()])
+    windows = torch.cat([w for w, _ in epochs[0]])
+    assert [len(t) for _, t in epochs[0]] == [64] * 15  # 960 training windows
+    assert sorted(windows[:, 0].tolist()) == sorted(dm.split("train").tensors[0][:, 0].tolist())
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(*epochs, strict=True))
+    assert not torch.equal(windows, dm.split("train").tensors[0])  # shuffled
+
+
+@pytest.mark.parametrize("task", ["sine", "imdb"])
+def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_imdb, tmp_path):
+    """On a GPU every such read waits for all queued work; a step must queue and move on."""
+    imdb = [f"task.datamodule.data_dir={tiny_imdb}", "task.datamodule.max_len=30"]
+    cfg = compose_cfg(f"task={task}", *(imdb if task == "imdb" else []))
+    datamodule, module = build_run(cfg)
+    reads: list[str] = []
+    step = module.training_step
+
+    def watched_step(*args, **kwargs):
+        originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
+
+        def recorder(name):
+            def read(tensor, *a, **k):
+                caller = sys._getframe(1).f_code.co_name
+                if caller not in CPU_ONLY_READS:
+                    reads.append(f"{name} in {caller}")
+                return originals[name](tensor, *a, **k)
+
+            return read
+
+        for name in HOST_READS:
+            setattr(torch.Tensor, name, recorder(name))
+        try:
+            return step(*args, **kwargs)
+        finally:
+            for name, original in originals.items():
+                setattr(torch.Tensor, name, original)
+
+    module.training_step = watched_step
+    trainer = L.Trainer(
+        max_steps=3,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 3 and reads == []
+
+
+def test_metrics_logged_once_an_epoch_are_the_epochs_exact_values(tmp_path):
+    # 100 validation windows: batches of 32, 32, 32 and 4, so the mean must weigh them.
+    dm = SineDataModule(n_points=300, val_size=100, batch_size=32)
+    model = Forecaster(net={"cell": "gru", "hidden_size": 4}, optimizer={"name": "AdamW"})
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    (logged,) = trainer.validate(model, datamodule=dm, verbose=False)
+    windows, targets = dm.split("val").tensors
+    with torch.no_grad():
+        predictions = model(windows)
+    expected_mse = F.mse_loss(predictions, targets).item()
+    assert logged["val/mse"] == pytest.approx(expected_mse, rel=1e-5)
+    assert logged["val/loss"] == pytest.approx(expected_mse, rel=1e-5)  # batch-size weighted
+    assert logged["val/mae"] == pytest.approx((predictions - targets).abs().mean().item(), rel=1e-5)
