@@ -10,7 +10,13 @@ import lightning as L
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from seqmodels.errors import ConfigError, check_positive
 
@@ -110,14 +116,22 @@ class SineDataModule(L.LightningDataModule):
         train = noisy[: self.n_train + self.hparams.window]
         return {"mean": float(train.mean()), "std": float(train.std()) or 1.0}
 
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        # Whole batches are sliced out of the window tensors in one indexing call, rather than
+        # gathered window by window and stacked; the order is the same as `shuffle=True`'s.
+        dataset = self.split(split)
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        batches = BatchSampler(order, self.hparams.batch_size, drop_last=False)
+        return DataLoader(dataset, sampler=batches, batch_size=None)
+
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.split("train"), batch_size=self.hparams.batch_size, shuffle=True)
+        return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.split("val"), batch_size=self.hparams.batch_size)
+        return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.split("test"), batch_size=self.hparams.batch_size)
+        return self._loader("test", shuffle=False)
 
     def oracle(self, split: str = "test") -> np.ndarray:
         """The best prediction with perfect knowledge: clean signal plus the noise mean."""
