@@ -8,12 +8,15 @@ import os
 import shutil
 import socket
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
+from lightning.pytorch.accelerators import CUDAAccelerator
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -219,15 +222,21 @@ class EncodedReviews(Dataset):
         return EncodedReviews(ids, offsets, self.labels[index], self.max_len, self.truncation)
 
 
-def pad_batch(items: list[tuple[Tensor, int]]) -> tuple[Tensor, Tensor, Tensor]:
+def pad_batch(
+    items: list[tuple[Tensor, int]], to_length: int | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Right-pads a batch to its longest review: ids (B, T), lengths (B,), labels (B,).
 
-    An empty review is read as one padding token.
+    An empty review is read as one padding token. `to_length` pads to that many steps instead
+    (the fixed-shape baseline that `benchmarks/imdb_padding.py` measures).
     """
     sequences = [ids if len(ids) else torch.tensor([PAD_ID]) for ids, _ in items]
     lengths = torch.tensor([len(ids) for ids in sequences])
     labels = torch.tensor([label for _, label in items], dtype=torch.float32)
-    return pad_sequence(sequences, batch_first=True, padding_value=PAD_ID), lengths, labels
+    ids = pad_sequence(sequences, batch_first=True, padding_value=PAD_ID)  # (B, T)
+    if to_length is not None:
+        ids = F.pad(ids, (0, to_length - ids.size(1)), value=PAD_ID)  # (B, to_length)
+    return ids, lengths, labels
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -286,6 +295,9 @@ class IMDBDataModule(L.LightningDataModule):
 
     `data_dir` names a local copy (parquet files or the aclImdb/ release); without it the
     reviews come from the Hugging Face hub. Encoded reviews are cached under `cache_dir`.
+    Batches are padded to their longest review and, with `bucket`, group reviews of similar
+    length; `bucket=False, pad_to_max_len=True` is the fixed-shape baseline (random batches,
+    every one `max_len` steps long). `pin_memory=None` pins batches when training on a GPU.
     """
 
     def __init__(
@@ -298,9 +310,11 @@ class IMDBDataModule(L.LightningDataModule):
         batch_size: int = 64,
         eval_batch_size: int = 256,
         bucket: bool = True,
+        pad_to_max_len: bool = False,
         seed: int = 0,
         cache_dir: str | None = None,
         num_workers: int = 0,
+        pin_memory: bool | None = None,
         hub_dataset: str = HUB_DATASET,
     ) -> None:
         super().__init__()
@@ -359,23 +373,19 @@ class IMDBDataModule(L.LightningDataModule):
         }
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        dataset = self.splits[split]
-        if self.hparams.bucket:
-            sampler = BucketBatchSampler(
-                dataset.lengths, batch_size, shuffle=shuffle, seed=self.hparams.seed
-            )
-            return DataLoader(
-                dataset,
-                batch_sampler=sampler,
-                collate_fn=pad_batch,
-                num_workers=self.hparams.num_workers,
-            )
+        dataset, hp = self.splits[split], self.hparams
+        collate = partial(pad_batch, to_length=hp.max_len) if hp.pad_to_max_len else pad_batch
+        batching: dict[str, Any] = (
+            {"batch_sampler": BucketBatchSampler(dataset.lengths, batch_size, shuffle, hp.seed)}
+            if hp.bucket
+            else {"batch_size": batch_size, "shuffle": shuffle}
+        )
         return DataLoader(
             dataset,
-            batch_size,
-            shuffle=shuffle,
-            collate_fn=pad_batch,
-            num_workers=self.hparams.num_workers,
+            collate_fn=collate,
+            num_workers=hp.num_workers,
+            pin_memory=on_gpu(self.trainer) if hp.pin_memory is None else hp.pin_memory,
+            **batching,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -386,6 +396,11 @@ class IMDBDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.hparams.eval_batch_size, shuffle=False)
+
+
+def on_gpu(trainer: L.Trainer | None) -> bool:
+    """Whether the attached trainer trains on a CUDA device (batches then go in pinned memory)."""
+    return trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
 
 
 def stratified_split(
