@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from seqmodels.models.base import SeqModule
+from seqmodels.pipeline import make_trainer
 
 from .conftest import CONF
 
@@ -58,8 +59,10 @@ def test_every_trainer_config_builds_a_trainer(compose_cfg, trainer, tmp_path):
     if trainer == "gpu":  # can't build without a GPU; check what it asks for
         assert kwargs["accelerator"] == "gpu"
         return
-    built = L.Trainer(**kwargs, logger=False, default_root_dir=tmp_path)
+    built = make_trainer(cfg, [], logger=False, default_root_dir=tmp_path)
     assert built.max_epochs == (1 if trainer == "debug" else cfg.task.max_epochs)
+    if built.progress_bar_callback is not None:  # redrawn every few batches, not every batch
+        assert built.progress_bar_callback.refresh_rate == kwargs["progress_bar_refresh_rate"] > 1
 
 
 @pytest.mark.parametrize("logger", LOGGERS)
