@@ -4,8 +4,10 @@ share of time the GPU is busy. Run through `benchmarks/gpu_check.sh` (at most 5 
 Each run is `seqmodels.pipeline.train` with `trainer=gpu` and the default (tuned) settings, one
 epoch, one batch of validation and test. Reviews come from `IMDB_DIR` when it holds the data,
 else from synthetic reviews with IMDB's length spread (log-normal, median ~175 words), which
-cost the same compute per batch. GPU busy is the mean of `nvidia-smi`'s utilization.gpu (the
-share of each sampling period in which a kernel ran), sampled every 100 ms over the epoch.
+cost the same compute per batch. It first checks, with torch's profiler, that a trimmed batch
+runs cuDNN's RNN kernel (aten::_cudnn_rnn) in each precision. GPU busy is the mean of
+`nvidia-smi`'s utilization.gpu (the share of each sampling period in which a kernel ran),
+sampled every 100 ms over the epoch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 import torch
 from hydra import compose, initialize_config_dir
 
+from seqmodels.models import RecurrentNet
 from seqmodels.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +57,18 @@ class GpuMonitor(L.Callback):
         self.busy = float(np.mean(samples)) / 100 if samples else float("nan")
 
 
+def runs_cudnn(cell: str, dtype: torch.dtype | None) -> bool:
+    """Whether a trimmed, right-padded batch through RecurrentNet calls cuDNN's RNN kernel."""
+    net = RecurrentNet(cell=cell, vocab_size=100, hidden_size=32, bidirectional=True).cuda()
+    ids = torch.randint(1, 100, (8, 50), device="cuda")  # (B, T)
+    lengths = torch.randint(1, 51, (8,), device="cuda")
+    autocast = torch.autocast("cuda", dtype=dtype, enabled=dtype is not None)
+    cpu = torch.profiler.ProfilerActivity.CPU
+    with torch.profiler.profile(activities=[cpu]) as prof, autocast:
+        net(ids, lengths).sum().backward()
+    return any(event.key == "aten::_cudnn_rnn" for event in prof.key_averages())
+
+
 def synthetic_imdb(folder: Path, n_train: int = 25_000, n_test: int = 1_000) -> Path:
     rng = np.random.default_rng(0)
     words = np.array([f"w{i}" for i in range(12_000)])
@@ -80,6 +95,10 @@ def main() -> None:
             print(f"no IMDB data at {data_dir}: synthetic reviews of IMDB's lengths")
             data_dir = synthetic_imdb(tmp / "imdb")
         print(torch.cuda.get_device_name(), f"cuDNN {torch.backends.cudnn.version()}")
+        for model in args.models:
+            dtypes = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+            kernels = {name: runs_cudnn(model, dtype) for name, dtype in dtypes.items()}
+            print(f"{model}: cuDNN RNN kernel on trimmed batches: {kernels}")
         for model in args.models:
             for precision in args.precisions:
                 with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
