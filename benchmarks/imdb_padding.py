@@ -8,7 +8,7 @@ data at max_len 500, the same seeds, epochs and settings. The default batches gr
 similar length and are trimmed to their longest review; the baseline
 (`task.datamodule.bucket=false task.datamodule.pad_to_max_len=true`) shuffles reviews into
 random batches, each padded to all 500 steps, and the recurrent layers run over every step.
-Runs alternate (default, baseline) per seed. Training samples/s comes from each run's
+Runs alternate (baseline, default) per seed. Training samples/s comes from each run's
 metrics.json (time in training epochs only); accuracy is the test accuracy of each run's best
 checkpoint on all 25,000 test reviews.
 Target (issue #5): samples/s ratio >= 1.6 with test accuracy within 0.5 points.
@@ -52,7 +52,7 @@ def main() -> None:
     ]
     results: dict[str, list[dict]] = {"bucketed": [], "fixed": []}
     for seed in args.seeds:
-        for name, extra in (("bucketed", []), ("fixed", BASELINE)):
+        for name, extra in (("fixed", BASELINE), ("bucketed", [])):
             with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
                 cfg = compose("train", overrides=[*common, f"seed={seed}", *extra])
             with tempfile.TemporaryDirectory() as run_dir:
