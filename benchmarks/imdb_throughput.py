@@ -8,7 +8,8 @@ commit, side by side in one run.
 Each measurement is `python train.py task=imdb model=... threads=...` in a subprocess with the
 default settings (tuned per model) on the real data, for one epoch (or `--fraction` of its
 batches), with one batch of validation and test; its `train_samples_per_second` comes from the
-run's metrics.json (time in training batches only). With `--before`, the same command runs
+run's metrics.json (time in training batches only); with `--repeats`, the best of that many
+alternating runs. With `--before`, the same command runs
 from `git archive` of that commit, alternating with this tree's run, and the epoch time of both
 is printed: 22,500 training reviews over the samples/s.
 """
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--fraction", type=float, default=1.0, help="of each epoch's batches")
     parser.add_argument("--before", help="a commit to measure beside this tree, e.g. 1703223")
+    parser.add_argument("--repeats", type=int, default=1, help="alternating runs; the best counts")
     args = parser.parse_args()
     os.environ.setdefault("IMDB_DIR", str(ROOT.parent / "shared/data/imdb"))
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -81,10 +83,11 @@ def main() -> None:
         print(f"IMDB, default settings, {args.fraction:g} of an epoch per measurement")
         for model in args.models:
             for threads in args.threads:
-                speeds = {
-                    name: run(code, model, threads, args.fraction, tmp)
-                    for name, code in trees.items()
-                }
+                runs = {name: [] for name in trees}
+                for _ in range(args.repeats):
+                    for name, code in trees.items():
+                        runs[name].append(run(code, model, threads, args.fraction, tmp))
+                speeds = {name: max(values) for name, values in runs.items()}
                 line = " | ".join(
                     f"{name}: {speed:6.0f} samples/s, epoch {TRAIN_REVIEWS / speed:5.0f} s"
                     for name, speed in speeds.items()
