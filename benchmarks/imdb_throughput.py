@@ -9,9 +9,9 @@ Each measurement is `python train.py task=imdb model=... threads=...` in a subpr
 default settings (tuned per model) on the real data, for one epoch (or `--fraction` of its
 batches), with one batch of validation and test; its `train_samples_per_second` comes from the
 run's metrics.json (time in training batches only); with `--repeats`, the best of that many
-alternating runs. With `--before`, the same command runs
-from `git archive` of that commit, alternating with this tree's run, and the epoch time of both
-is printed: 22,500 training reviews over the samples/s.
+alternating runs. With `--before`, the same command runs from `git archive` of that commit,
+alternating with this tree's run, and the epoch time of both is printed: 22,500 training
+reviews over the samples/s.
 """
 
 from __future__ import annotations
