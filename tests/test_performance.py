@@ -109,15 +109,25 @@ def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_
 
 
 def test_metrics_logged_once_an_epoch_are_the_epochs_exact_values(tmp_path):
-    # 100 validation windows: batches of 32, 32, 32 and 4, so the mean must weigh them.
+    # 100 validation windows: batches of 32, 32, 32 and 4, so the mean must weigh them; the
+    # sanity check's two batches must not leak into the first epoch's values.
     dm = SineDataModule(n_points=300, val_size=100, batch_size=32)
     model = Forecaster(net={"cell": "gru", "hidden_size": 4}, optimizer={"name": "AdamW"})
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
-    (logged,) = trainer.validate(model, datamodule=dm, verbose=False)
+    trainer = L.Trainer(
+        max_epochs=1,
+        num_sanity_val_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=dm)
+    logged = {k: v.item() for k, v in trainer.callback_metrics.items()}
     windows, targets = dm.split("val").tensors
     with torch.no_grad():
-        predictions = model(windows)
+        predictions = model.eval()(windows)
     expected_mse = F.mse_loss(predictions, targets).item()
     assert logged["val/mse"] == pytest.approx(expected_mse, rel=1e-5)
     assert logged["val/loss"] == pytest.approx(expected_mse, rel=1e-5)  # batch-size weighted
     assert logged["val/mae"] == pytest.approx((predictions - targets).abs().mean().item(), rel=1e-5)
+    assert {"train/loss", "train/mse", "train/mae"} <= set(logged)
