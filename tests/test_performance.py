@@ -65,7 +65,7 @@ def test_sine_batches_cover_every_window_once_in_a_seeded_shuffle():
     assert not torch.equal(windows, dm.split("train").tensors[0])  # shuffled
 
 
-@pytest.mark.parametrize("task", ["sine", "imdb"])
+@pytest.mark.parametrize("task", ["sine", "imdb", "memory"])
 def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_imdb, tmp_path):
     """On a GPU every such read waits for all queued work; a step must queue and move on."""
     imdb = [f"task.datamodule.data_dir={tiny_imdb}", "task.datamodule.max_len=30"]

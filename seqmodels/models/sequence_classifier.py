@@ -7,6 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqmodels.models.base import SeqModule
@@ -29,9 +30,13 @@ class SequenceClassifier(SeqModule):
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters()
         self.net = RecurrentNet(vocab_size=vocab_size, output_size=n_classes, **net)
-        for stage in ("train", "val", "test"):
-            accuracy = MulticlassAccuracy(n_classes, average="micro")
-            setattr(self, f"{stage}_acc", accuracy)
+        # validate_args=False: the input checks read values back to the host on every update.
+        metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(n_classes, average="micro", validate_args=False)}
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
 
     def forward(self, ids: Tensor) -> Tensor:
         """Logits `(B, n_classes)` for token ids `(B, T)` that hold no padding."""
@@ -47,10 +52,7 @@ class SequenceClassifier(SeqModule):
         ids, labels = batch
         logits = self(ids)  # (B, n_classes)
         loss = F.cross_entropy(logits, labels)
-        accuracy = getattr(self, f"{stage}_acc")
-        accuracy.update(logits, labels)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "train")
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        self._update_metrics(stage, loss, logits, labels)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
