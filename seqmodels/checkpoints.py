@@ -14,6 +14,8 @@ from seqmodels.models.base import SeqModule
 MODULES: dict[str, type[SeqModule]] = {
     cls.__name__: cls for cls in (Forecaster, SentimentClassifier, SequenceClassifier)
 }
+# the task each module serves
+TASKS = {"Forecaster": "sine", "SentimentClassifier": "imdb", "SequenceClassifier": "memory"}
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -39,14 +41,80 @@ def find_checkpoint(path: str | Path) -> Path:
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SeqModule:
     """The trained module of a checkpoint (or run folder), in eval mode; needs no config or data."""
     ckpt = find_checkpoint(path)
-    try:
-        meta = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ConfigError(
-            f"{ckpt} is not a readable checkpoint: {str(err).splitlines()[0]}"
-        ) from None
-    name = meta.get("seqmodels_class") if isinstance(meta, dict) else None
-    if name not in MODULES:
-        raise ConfigError(f"{ckpt} is not a seqmodels checkpoint (it names no seqmodels module)")
+    name = read_checkpoint(ckpt, field="checkpoint")["seqmodels_class"]
     model = MODULES[name].load_from_checkpoint(ckpt, map_location=map_location, weights_only=True)
     return model.eval()
+
+
+def read_checkpoint(path: str | Path, field: str = "ckpt_path") -> dict:
+    """A checkpoint's contents, loaded without running code; ConfigError if it can't be one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{field}={path} does not exist; give a .ckpt file from a run's checkpoints/ folder"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ConfigError(
+            f"{field}={path} is not a readable checkpoint ({_why_unreadable(path, err)}); "
+            "give a .ckpt file from a run's checkpoints/ folder"
+        ) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("seqmodels_class") not in MODULES:
+        raise ConfigError(
+            f"{field}={path} is not a seqmodels checkpoint (it names no seqmodels module); "
+            "give a .ckpt file from a run's checkpoints/ folder"
+        )
+    return checkpoint
+
+
+def _why_unreadable(path: Path, err: Exception) -> str:
+    if "Weights only load failed" in str(err) and "Unsupported global" in str(err):
+        return "it pickles Python objects, which could run code when loaded"
+    if path.read_bytes()[:4] == b"PK\x03\x04":  # a zip archive, as torch.save writes, broken
+        return "truncated or corrupt"
+    return "not a PyTorch checkpoint file"
+
+
+def check_task(checkpoint: dict, path: str | Path, task: str, module_target: str) -> None:
+    """Refuses a checkpoint of another task before any data is read."""
+    saved_class = checkpoint["seqmodels_class"]
+    if saved_class != module_target.rsplit(".", 1)[-1]:
+        raise ConfigError(
+            f"ckpt_path={path} holds a {saved_class} of task={TASKS[saved_class]}, but this run "
+            f"is task={task}: resume it with task={TASKS[saved_class]}, or start a new run"
+        )
+
+
+def check_resumable(checkpoint: dict, path: str | Path, model: SeqModule) -> None:
+    """Refuses a checkpoint whose model settings differ from `model`'s, or with no training
+    state. Hyperparameters other than the optimizer's must match: the weights would not fit
+    otherwise, and a run continued with another model would no longer be the run it claims."""
+    saved, now = _flatten(checkpoint.get("hyper_parameters", {})), _flatten(dict(model.hparams))
+    changed = [
+        f"{key}={saved.get(key)!r} (this run: {now.get(key)!r})"
+        for key in sorted(set(saved) | set(now))
+        if key.split(".")[0] not in ("optimizer", "scheduler") and now.get(key) != saved.get(key)
+    ]
+    if changed:
+        shown = [c if not c.startswith("vocab=") else "vocab (another vocabulary)" for c in changed]
+        raise ConfigError(
+            f"ckpt_path={path} was trained with other settings: {'; '.join(shown[:4])}; resume "
+            "with the settings of its run, or start a new run"
+        )
+    if "loops" not in checkpoint:
+        raise ConfigError(
+            f"ckpt_path={path} holds weights only, no training state to resume; "
+            "give last.ckpt of the run"
+        )
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    """{"net": {"cell": "lstm"}} -> {"net.cell": "lstm"}"""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

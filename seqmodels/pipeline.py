@@ -23,7 +23,10 @@ from lightning.pytorch.callbacks import (
 )
 from omegaconf import DictConfig, OmegaConf
 
+from seqmodels.checkpoints import check_resumable, check_task, read_checkpoint
 from seqmodels.errors import ConfigError
+from seqmodels.files import AtomicCheckpointIO, write_json, write_text  # noqa: F401 (summarize)
+from seqmodels.resume import Interrupted, RandomState
 
 
 class TrainingClock(Callback):
@@ -48,16 +51,11 @@ class TrainingClock(Callback):
         if self._epoch_start is not None:
             self.seconds += self._last_end - self._epoch_start
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "samples": self.samples}  # a resumed run adds to them
 
-def write_text(path: Path, text: str) -> None:
-    """Writes through a temporary file and a rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seconds, self.samples = state_dict["seconds"], state_dict["samples"]
 
 
 def build(config: DictConfig, **kwargs: Any) -> Any:
@@ -100,12 +98,38 @@ def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L
 def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Trains the configured model on the configured task; returns what metrics.json holds.
 
-    `callbacks` join the run's own (benchmarks time the training epochs with them).
+    `callbacks` join the run's own (benchmarks time the training epochs with them). With
+    `resume` (or a `ckpt_path`) set, training continues from that checkpoint in the same run
+    folder; a finished run (metrics.json says ok) is not trained again. Under DDP every process
+    evaluates the whole validation and test sets (only training is sharded), and rank 0 writes
+    the files.
     """
     run_dir = Path(run_dir)
+    resuming = bool(cfg.get("resume") or cfg.get("ckpt_path"))
+    if cfg.get("resume_sweep"):  # completing a sweep: skip this job if done, else continue it
+        if finished := finished_metrics(run_dir):
+            print(f"{run_dir} finished already (metrics.json says ok); skipped")
+            return finished
+        resuming = (run_dir / "checkpoints" / "last.ckpt").is_file()
+        if not resuming:  # it never finished an epoch: it starts again, past any failed record
+            (run_dir / "metrics.json").unlink(missing_ok=True)
+    if not resuming and holds_results(run_dir) and int(os.environ.get("LOCAL_RANK", 0)) == 0:
+        raise ConfigError(
+            f"run folder {run_dir} already holds results (metrics.json or checkpoints); "
+            f"continue it with resume={run_dir}, or choose another hydra.run.dir"
+        )
+    if resuming:
+        ckpt_path = cfg.get("ckpt_path") or run_dir / "checkpoints" / "last.ckpt"
+        saved = read_checkpoint(ckpt_path)
+        check_task(saved, ckpt_path, cfg.task.name, cfg.task.module._target_)
     run_dir.mkdir(parents=True, exist_ok=True)
     started_at = _now()
     datamodule, model = build_run(cfg)
+    if resuming:
+        check_resumable(saved, ckpt_path, model)
+        if finished := finished_metrics(run_dir):
+            print(f"{run_dir} finished already (metrics.json says ok); nothing to resume")
+            return finished
 
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
@@ -120,7 +144,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False
     )
     clock = TrainingClock()
-    callbacks = [checkpoint, latest, clock, *callbacks]
+    callbacks = [checkpoint, latest, clock, RandomState(), Interrupted(run_dir), *callbacks]
     if cfg.task.early_stopping_patience:
         callbacks.append(
             EarlyStopping(
@@ -134,9 +158,17 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
-    trainer = make_trainer(cfg, callbacks, logger=loggers or False, default_root_dir=run_dir)
+    trainer = make_trainer(
+        cfg,
+        callbacks,
+        logger=loggers or False,
+        default_root_dir=run_dir,
+        plugins=[AtomicCheckpointIO()],
+    )
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(
+        model, datamodule=datamodule, ckpt_path=ckpt_path if resuming else None, weights_only=True
+    )
     fit_seconds = time.perf_counter() - start
 
     best = checkpoint.best_model_path or None  # none under fast_dev_run: use the weights in hand
@@ -155,7 +187,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         **{k: v for k, v in val_metrics.items() if k.startswith("val/")},
         **{k: v for k, v in test_metrics.items() if k.startswith("test/")},
     }
-    if hasattr(datamodule, "report"):
+    if hasattr(datamodule, "report") and trainer.is_global_zero:
         metrics |= datamodule.report(model.eval(), run_dir)
     metrics |= {
         "best_checkpoint": str(Path(best).resolve()) if best else None,
@@ -177,6 +209,20 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def holds_results(run_dir: Path) -> bool:
+    """Whether a run folder already holds a run's results: metrics.json or checkpoints."""
+    return (run_dir / "metrics.json").is_file() or any((run_dir / "checkpoints").glob("*.ckpt"))
+
+
+def finished_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a run folder whose metrics.json says the run finished ok, else None."""
+    try:
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("status") == "ok" else None
 
 
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:

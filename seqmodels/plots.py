@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # runs write files; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from seqmodels.files import atomic_path  # noqa: E402
+
 
 def plot_forecast(
     steps: np.ndarray, truth: np.ndarray, prediction: np.ndarray, oracle: np.ndarray, path: Path
@@ -25,7 +27,8 @@ def plot_forecast(
     ax.set_title("Next-value forecasts on the test windows")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -106,7 +109,8 @@ def plot_summary(groups: list, path: Path) -> None:
         ax.set_title(f"{metric} against {numeric.rsplit('.', 1)[-1]} (mean, ±1 std)")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 

@@ -135,8 +135,12 @@ def test_training_batches_group_lengths_and_cover_every_review(tiny_imdb):
     dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, batch_size=8, seed=0)
     dm.setup()
     sampler = dm.train_dataloader().batch_sampler
-    epochs = [[i for batch in sampler for i in batch] for _ in range(2)]
+    epochs = []
+    for epoch in (0, 1, 0):
+        sampler.sampler.set_epoch(epoch)  # as Lightning does at each epoch's start
+        epochs.append([i for batch in sampler for i in batch])
     assert sorted(epochs[0]) == list(range(180)) and epochs[0] != epochs[1]  # reshuffled
+    assert epochs[2] == epochs[0]  # an epoch's batches follow from seed and epoch alone
     lengths = dm.splits["test"].lengths
     eval_batches = list(dm.test_dataloader().batch_sampler)
     assert [lengths[b].max() for b in eval_batches] == sorted(

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
 
 from seqmodels.data.text import PAD_ID, build_vocab, encode, tokenize
 from seqmodels.errors import ConfigError, check_positive
@@ -242,42 +242,44 @@ def pad_batch(
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of reviews of similar length, so that little compute goes to padding.
 
-    For training (`shuffle=True`) each epoch shuffles all reviews, sorts them by length within
-    pools of `pool_batches` batches, and shuffles the order of the batches: every epoch sees new
-    batches, each nearly free of padding. Without shuffling, batches follow sorted length.
+    `sampler` gives the reviews of this process: for training a `DistributedSampler`, which
+    shuffles them by `seed` and epoch (Lightning calls its `set_epoch`) and, under DDP, keeps
+    this rank's share; for evaluation a `SequentialSampler`. Training batches sort the reviews
+    by length within pools of `pool_batches` batches and then shuffle the batch order by the
+    same seed and epoch, so every epoch sees new batches, each nearly free of padding, and an
+    epoch's batches don't depend on the epochs before it (a resumed run repeats them).
+    Without shuffling, batches follow sorted length.
     """
 
     def __init__(
         self,
+        sampler: Sampler[int],
         lengths: np.ndarray,
         batch_size: int,
         shuffle: bool,
         seed: int = 0,
         pool_batches: int = 50,
     ) -> None:
-        self.lengths = np.asarray(lengths)
+        self.sampler, self.lengths = sampler, np.asarray(lengths)
         self.batch_size, self.shuffle, self.seed, self.pool_batches = (
             batch_size,
             shuffle,
             seed,
             pool_batches,
         )
-        self.epoch = 0
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return -(-len(self.sampler) // self.batch_size)
 
     def __iter__(self):
+        order = np.fromiter(self.sampler, dtype=np.int64)
         if not self.shuffle:
-            order = np.argsort(self.lengths, kind="stable")
+            order = order[np.argsort(self.lengths[order], kind="stable")]
             yield from (
                 order[i : i + self.batch_size].tolist()
                 for i in range(0, len(order), self.batch_size)
             )
             return
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.epoch += 1
-        order = rng.permutation(len(self.lengths))
         pool = self.batch_size * self.pool_batches
         batches = []
         for start in range(0, len(order), pool):
@@ -286,6 +288,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches += [
                 chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)
             ]
+        rng = np.random.default_rng([self.seed, getattr(self.sampler, "epoch", 0)])
         for b in rng.permutation(len(batches)):
             yield batches[b].tolist()
 
@@ -375,10 +378,23 @@ class IMDBDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset, hp = self.splits[split], self.hparams
         collate = partial(pad_batch, to_length=hp.max_len) if hp.pad_to_max_len else pad_batch
+        if shuffle:  # training: shuffled by seed and epoch; under DDP, this rank's share
+            world_size, rank = (
+                (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+            )
+            sampler = DistributedSampler(
+                dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=hp.seed
+            )
+        else:  # evaluation: every review, on every process
+            sampler = SequentialSampler(dataset)
         batching: dict[str, Any] = (
-            {"batch_sampler": BucketBatchSampler(dataset.lengths, batch_size, shuffle, hp.seed)}
+            {
+                "batch_sampler": BucketBatchSampler(
+                    sampler, dataset.lengths, batch_size, shuffle, hp.seed
+                )
+            }
             if hp.bucket
-            else {"batch_size": batch_size, "shuffle": shuffle}
+            else {"batch_size": batch_size, "sampler": sampler}
         )
         return DataLoader(
             dataset,

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from seqmodels.data.sharding import shuffled_loader
 from seqmodels.errors import ConfigError, check_positive
 
 SPLITS = ("train", "val", "test")
@@ -107,7 +108,7 @@ class MemoryDataModule(L.LightningDataModule):
         return {"vocab_size": 1 + hp.n_symbols + hp.n_distractors, "n_classes": hp.n_symbols}
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.split("train"), batch_size=self.hparams.batch_size, shuffle=True)
+        return shuffled_loader(self, self.split("train"), self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.split("val"), batch_size=self.hparams.eval_batch_size)

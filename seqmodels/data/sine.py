@@ -18,6 +18,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
+from seqmodels.data.sharding import shuffled_loader
 from seqmodels.errors import ConfigError, check_positive
 
 if TYPE_CHECKING:
@@ -125,6 +126,8 @@ class SineDataModule(L.LightningDataModule):
         return DataLoader(dataset, sampler=batches, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:
+        if self.trainer and self.trainer.world_size > 1:  # DDP: this rank's share of each epoch
+            return shuffled_loader(self, self.split("train"), self.hparams.batch_size)
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

@@ -1,0 +1,415 @@
+"""A night of runs survives a kill, a typo and a second machine: resume, DDP, bad input, files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import seqmodels
+from seqmodels.data import IMDBDataModule, SineDataModule
+from seqmodels.data.imdb import BucketBatchSampler
+from seqmodels.files import write_json
+
+from .conftest import ROOT, write_parquet_dir
+from .test_train import run_train
+
+# what differs between two runs of the same job: timings, clock times, paths
+TIMINGS = (
+    "fit_seconds",
+    "train_seconds",
+    "train_samples_per_second",
+    "started_at",
+    "finished_at",
+    "best_checkpoint",
+)
+# A sine run slow enough (about a second an epoch) to be killed in the middle.
+SLOW_SINE = (
+    "threads=1",
+    "trainer.deterministic=true",
+    "trainer.enable_progress_bar=false",
+    "task.datamodule.n_points=3000",
+    "task.datamodule.batch_size=16",
+    "model.num_layers=2",
+    "model.dropout=0.2",  # dropout masks draw random numbers: the resumed run must draw the same
+    "trainer.max_epochs=6",
+)
+
+
+def start_train(*overrides: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def results(run_dir: Path) -> dict:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in TIMINGS}
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    """The rows of a metrics.csv, without their empty fields (a resumed run may add columns)."""
+    return [{k: v for k, v in row.items() if v} for row in csv.DictReader(io.StringIO(text))]
+
+
+def val_rows(run_dir: Path) -> dict[int, str]:
+    """The validation MSE logged for each epoch (the last row of an epoch wins)."""
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    return {int(r["epoch"]): r["val/mse"] for r in rows if r["val/mse"]}
+
+
+# --- Interruption and resume ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    result = run_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=run_dir.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_training_resumes_to_the_same_final_metrics(uninterrupted, tmp_path):
+    run_dir = tmp_path / "run"
+    process = start_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for(run_dir / "checkpoints" / "last.ckpt", process)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)  # kill -9: nothing runs after it
+    process.wait()
+    stopped_at = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+    assert stopped_at < 5 and not (run_dir / "metrics.json").exists()  # stopped mid-training
+    logged_before = (run_dir / "metrics.csv").read_text()
+
+    result = run_train(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Run folder: {run_dir}" in result.stdout  # the same folder, no new one
+    assert not (tmp_path / "outputs").exists()
+    assert results(run_dir) == results(uninterrupted)
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    never_stopped = torch.load(uninterrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    for key, weights in never_stopped["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], weights, rtol=0, atol=0)
+    # the log is appended to, not restarted: earlier rows kept, every epoch as never stopped
+    before, after = csv_rows(logged_before), csv_rows((run_dir / "metrics.csv").read_text())
+    assert before and after[: len(before)] == before
+    assert val_rows(run_dir) == val_rows(uninterrupted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 1)]
+)
+def test_sigterm_or_ctrl_c_save_the_state_in_hand_and_say_how_to_resume(tmp_path, stop, status):
+    run_dir = tmp_path / "run"
+    process = start_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for(run_dir / "checkpoints" / "last.ckpt", process)
+    time.sleep(0.3)
+    process.send_signal(stop)
+    stdout, _ = process.communicate(timeout=120)
+    assert process.returncode == status
+    assert f"continue with: python train.py resume={run_dir}" in stdout
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    interrupted = torch.load(run_dir / "checkpoints" / "interrupted.ckpt", weights_only=True)
+    assert interrupted["global_step"] > last["global_step"]  # the steps since last.ckpt
+    assert not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_not_trained_again(sine_run, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in sine_run.rglob("*")}
+    again = run_train(f"resume={sine_run}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "finished already" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in sine_run.rglob("*")} == before
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_is_completed_skipping_finished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = ("-m", *SLOW_SINE, "task.datamodule.n_points=200,3000")  # a quick job, a slow one
+    process = start_train(*command, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    while not list(sweep.glob("1_*/checkpoints/last.ckpt")):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.02)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done, killed = sorted(sweep.glob("[01]_*"))
+    assert (done / "metrics.json").is_file() and not (killed / "metrics.json").exists()
+    results_of = ("metrics.json", "metrics.csv", "predictions.png", "checkpoints/*.ckpt")
+    finished = {p: p.stat().st_mtime_ns for pattern in results_of for p in done.glob(pattern)}
+    logged_before = csv_rows((killed / "metrics.csv").read_text())
+
+    # running the same sweep into its folder again is refused: it would start the jobs over
+    again = run_train(*command, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert again.returncode != 0 and "resume_sweep=" in again.stderr.strip().splitlines()[-1]
+
+    result = run_train("-m", f"resume_sweep={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(sweep.glob("[01]_*")) == [done, killed]  # the same job folders, no new ones
+    skipped = {p: p.stat().st_mtime_ns for pattern in results_of for p in done.glob(pattern)}
+    assert skipped == finished and len(finished) >= 5  # its results untouched
+    metrics = json.loads((killed / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs"] == 6
+    after = csv_rows((killed / "metrics.csv").read_text())
+    assert after[: len(logged_before)] == logged_before  # continued, not started over
+    assert sorted(val_rows(killed)) == list(range(7))
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [(r["runs"], r["failed"], r["unfinished"]) for r in rows] == [("1", "0", "0")] * 2
+
+
+# --- Distributed ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_gives_one_run_folder_and_whole_test_set_metrics(tmp_path):
+    result = run_train("trainer=ddp", "trainer.max_epochs=3", "threads=1", "seed=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MEMBER: 2/2" in result.stdout + result.stderr  # two processes trained
+    (run_dir,) = (tmp_path / "outputs").glob("*/*")  # one run folder for both
+    assert (run_dir / "train_ddp_process_1.log").is_file()
+    # rank 0 alone writes checkpoints: the two names, no second copies (last-v1.ckpt ...)
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert len(names) == 2 and names[0].startswith("best-") and names[1] == "last.ckpt"
+    assert sorted(val_rows(run_dir)) == [0, 1, 2, 3]  # one logger: a row per epoch, then the final
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    model = seqmodels.load_model(metrics["best_checkpoint"])
+    windows, targets = SineDataModule(seed=1).split("test").tensors  # all 20 test windows
+    mse = torch.mean((model.predict(windows) - targets) ** 2).item()
+    assert mse == pytest.approx(metrics["test/mse"], rel=1e-5)
+
+
+def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
+    dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, batch_size=8, seed=0)
+    dm.setup()
+    train = dm.splits["train"]
+
+    def epoch_batches(rank: int, epoch: int) -> list[list[int]]:
+        sampler = torch.utils.data.DistributedSampler(
+            train, num_replicas=2, rank=rank, shuffle=True, seed=0
+        )
+        sampler.set_epoch(epoch)
+        return list(BucketBatchSampler(sampler, train.lengths, 8, shuffle=True, seed=0))
+
+    for epoch in (0, 1):
+        ranks = [[i for b in epoch_batches(rank, epoch) for i in b] for rank in (0, 1)]
+        assert len(ranks[0]) == len(ranks[1]) == 90  # equal shares: no rank waits for another
+        assert set(ranks[0]).isdisjoint(ranks[1]) and set(ranks[0]) | set(ranks[1]) == set(
+            range(180)
+        )
+    assert epoch_batches(0, 1) == epoch_batches(0, 1) != epoch_batches(0, 0)
+    batches = epoch_batches(1, 0)
+    assert max(np.ptp(train.lengths[b]) for b in batches) < np.ptp(train.lengths)
+
+
+# --- Bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task=sines", "task=sines is not a task config; choose one of imdb, memory, sine"),
+        ("model=lstmm", "model=lstmm is not a model config; choose one of gru, lstm, rnn"),
+        ("trainer=tpu", "trainer=tpu is not a trainer config; choose one of cpu, ddp, debug"),
+        ("model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),
+        ("model.num_layers=0", "model.num_layers=0 must be > 0"),
+        ("task.datamodule.batch_size=-1", "task.datamodule.batch_size=-1 must be > 0"),
+        ("task.datamodule.n_points=0", "task.datamodule.n_points=0 must be > 0"),
+        ("resume=/nonexistent/run", "resume=/nonexistent/run is not a run folder"),
+        ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt does not exist"),
+    ],
+)
+def test_bad_input_stops_the_cli_with_one_line_naming_the_fix(tmp_path, override, message):
+    run_dir = tmp_path / "run"
+    result = run_train(override, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and lines[-1].startswith("error: "), result.stderr[-2000:]
+    assert message in lines[-1] and "Traceback" not in result.stderr
+    assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()
+
+
+@pytest.fixture(scope="module")
+def sine_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("sine") / "run"
+    result = run_train(
+        "trainer.max_epochs=2", "threads=1", f"hydra.run.dir={run_dir}", cwd=run_dir.parent
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def imdb_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("imdb")
+    data = write_parquet_dir(root / "data", 100, 50)
+    result = run_train(
+        "task=imdb",
+        "model=gru",
+        f"task.datamodule.data_dir={data}",
+        "task.max_epochs=2",
+        "task.datamodule.max_len=20",
+        "threads=1",
+        f"hydra.run.dir={root / 'run'}",
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "run"
+
+
+def bad_checkpoint(kind: str, folder: Path, sine_run: Path, imdb_run: Path) -> tuple[str, ...]:
+    """The overrides that hand train.py a checkpoint of one kind of wrongness."""
+    path = folder / f"{kind}.ckpt"
+    last = (sine_run / "checkpoints" / "last.ckpt").read_bytes()
+    if kind == "truncated":
+        path.write_bytes(last[: len(last) // 2])
+    elif kind == "text":
+        path.write_text("epoch,step\n0,1\n")
+    elif kind == "pickled_code":  # a checkpoint that would run code when loaded unsafely
+        torch.save({"state_dict": {}, "callback": seqmodels.Forecaster}, path)
+    elif kind == "foreign":
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    elif kind == "other_task_run":  # continuing the IMDB run as a sine run
+        return ("task=sine", f"ckpt_path={imdb_run / 'checkpoints' / 'last.ckpt'}")
+    elif kind == "other_task":  # an IMDB checkpoint from elsewhere, to start a sine run from
+        path.write_bytes((imdb_run / "checkpoints" / "last.ckpt").read_bytes())
+        return ("task=sine", f"ckpt_path={path}")
+    elif kind == "other_model":
+        return (f"resume={sine_run}", "model=gru")
+    elif kind == "other_settings":
+        return (f"resume={sine_run}", "model.hidden_size=3")
+    return (f"ckpt_path={path}",)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("truncated", "is not a readable checkpoint (truncated or corrupt)"),
+        ("text", "is not a readable checkpoint"),
+        ("pickled_code", "is not a readable checkpoint (it pickles Python objects"),
+        ("foreign", "is not a seqmodels checkpoint"),
+        ("other_task_run", "is a run of task=imdb model=gru; it can't continue as task=sine"),
+        ("other_task", "holds a SentimentClassifier of task=imdb, but this run is task=sine"),
+        ("other_model", "is a run of task=sine model=lstm; it can't continue as model=gru"),
+        ("other_settings", "other settings: net.hidden_size=16 (this run: 3)"),
+    ],
+)
+def test_a_bad_checkpoint_stops_with_one_line_and_writes_nothing(
+    tmp_path, sine_run, imdb_run, kind, message
+):
+    before = {p: p.stat().st_mtime_ns for run in (sine_run, imdb_run) for p in run.rglob("*")}
+    result = run_train(*bad_checkpoint(kind, tmp_path, sine_run, imdb_run), cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and lines[-1].startswith("error: "), result.stderr[-2000:]
+    assert message in lines[-1] and "Traceback" not in result.stderr
+    after = {p: p.stat().st_mtime_ns for run in (sine_run, imdb_run) for p in run.rglob("*")}
+    assert after == before  # neither run folder was touched
+
+
+@pytest.mark.slow
+def test_load_model_refuses_bad_checkpoints_with_one_line(tmp_path, sine_run, imdb_run):
+    for kind in ("truncated", "text", "pickled_code", "foreign"):
+        (override,) = bad_checkpoint(kind, tmp_path, sine_run, imdb_run)
+        with pytest.raises(seqmodels.ConfigError) as err:
+            seqmodels.load_model(override.split("=", 1)[1])
+        assert "\n" not in str(err.value) and "checkpoint" in str(err.value)
+
+
+def test_a_run_folder_with_results_is_never_overwritten(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_train("trainer=debug", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    again = run_train("trainer=debug", "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert again.returncode != 0
+    assert "already holds results" in again.stderr.strip().splitlines()[-1]
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    runs = [start_train("trainer=debug", cwd=tmp_path) for _ in range(2)]
+    for run in runs:
+        assert run.wait(timeout=300) == 0, run.communicate()[1][-2000:]
+    folders = sorted((tmp_path / "outputs").glob("*/*"))
+    assert len(folders) == 2 and all((f / "metrics.json").is_file() for f in folders)
+    # named by second and process id: processes alive at once never share a name
+    for run in runs:
+        assert sum(f"-{run.pid}_sine_lstm" in f.name for f in folders) == 1
+
+
+# --- Safe checkpoints and files -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_every_checkpoint_of_both_tasks_loads_without_running_code(sine_run, imdb_run):
+    for run in (sine_run, imdb_run):
+        checkpoints = sorted((run / "checkpoints").glob("*.ckpt"))
+        assert len(checkpoints) >= 2  # best and last
+        for path in checkpoints:
+            checkpoint = torch.load(path, weights_only=True)  # raises on any pickled object
+            assert checkpoint["seqmodels_class"] in ("Forecaster", "SentimentClassifier")
+            assert "loops" in checkpoint and "callbacks" in checkpoint  # resumable as well
+
+
+def test_an_interrupted_write_leaves_the_old_file_whole_and_no_part(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"status": "ok", "test/mse": 0.5})
+    real_write_text = Path.write_text
+
+    def dies_halfway(self: Path, text: str, *args, **kwargs) -> int:
+        real_write_text(self, text[: len(text) // 2])
+        raise KeyboardInterrupt  # the run is stopped in the middle of writing
+
+    monkeypatch.setattr(Path, "write_text", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        write_json(path, {"status": "ok", "test/mse": 0.25, "more": list(range(1000))})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"status": "ok", "test/mse": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no half-written file left
+
+
+# --- Determinism ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["sine", "imdb", "memory"])
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_same_seed_and_deterministic_flag_give_identical_metrics(
+    compose_cfg, tmp_path, task, model
+):
+    from seqmodels.pipeline import train
+
+    overrides = [f"task={task}", f"model={model}", "trainer.deterministic=true", "seed=7"]
+    overrides += ["trainer.enable_progress_bar=false", "trainer.max_epochs=2", "threads=1"]
+    if task == "imdb":
+        data = write_parquet_dir(tmp_path / "data", 100, 50)
+        overrides += [f"task.datamodule.data_dir={data}", "task.datamodule.max_len=20"]
+    if task == "memory":
+        overrides += ["task.datamodule.n_train=512", "task.datamodule.n_val=128"]
+        overrides += ["task.datamodule.n_test=128"]
+    runs = [train(compose_cfg(*overrides), tmp_path / f"run{i}") for i in range(2)]
+    same = [{k: v for k, v in run.items() if k not in TIMINGS} for run in runs]
+    assert same[0] == same[1]
