@@ -379,9 +379,8 @@ class IMDBDataModule(L.LightningDataModule):
         dataset, hp = self.splits[split], self.hparams
         collate = partial(pad_batch, to_length=hp.max_len) if hp.pad_to_max_len else pad_batch
         if shuffle:  # training: shuffled by seed and epoch; under DDP, this rank's share
-            world_size, rank = (
-                (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-            )
+            world_size = getattr(self.trainer, "world_size", 1)  # no trainer: all reviews
+            rank = getattr(self.trainer, "global_rank", 0)
             sampler = DistributedSampler(
                 dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=hp.seed
             )

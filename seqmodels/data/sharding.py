@@ -13,7 +13,7 @@ def shuffled_loader(
     reshuffled by seed and epoch (Lightning calls its `set_epoch`), so a resumed run draws the
     same shares. The trainers set `use_distributed_sampler: false`: the sampler is chosen here."""
     trainer = datamodule.trainer
-    if trainer is None or trainer.world_size == 1:
+    if getattr(trainer, "world_size", 1) == 1:
         return DataLoader(dataset, batch_size=batch_size, shuffle=True)
     sampler = DistributedSampler(
         dataset,

@@ -126,7 +126,7 @@ class SineDataModule(L.LightningDataModule):
         return DataLoader(dataset, sampler=batches, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:
-        if self.trainer and self.trainer.world_size > 1:  # DDP: this rank's share of each epoch
+        if getattr(self.trainer, "world_size", 1) > 1:  # DDP: this rank's share of each epoch
             return shuffled_loader(self, self.split("train"), self.hparams.batch_size)
         return self._loader("train", shuffle=True)
 
