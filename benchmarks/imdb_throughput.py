@@ -30,7 +30,8 @@ TRAIN_REVIEWS = 22_500  # 90% of the 25,000 training reviews; the rest validate
 
 def run(code: Path, model: str, threads: int, fraction: float, tmp: Path) -> float:
     """Training samples/s of one epoch of `code`'s train.py."""
-    run_dir = tmp / f"{code.name}-{model}-{threads}"
+    # a fresh folder per run: train.py refuses to write over a folder that holds results
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{code.name}-{model}-{threads}-", dir=tmp))
     result = subprocess.run(
         [
             sys.executable,
