@@ -125,7 +125,10 @@ def test_a_run_killed_mid_training_resumes_to_the_same_final_metrics(uninterrupt
 )
 def test_sigterm_or_ctrl_c_save_the_state_in_hand_and_say_how_to_resume(tmp_path, stop, status):
     run_dir = tmp_path / "run"
-    process = start_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    # long epochs (about 1,200 steps), so that the signal lands mid-epoch, past last.ckpt
+    long_epochs = [o for o in SLOW_SINE if not o.startswith("task.datamodule.n_points=")]
+    long_epochs.append("task.datamodule.n_points=20000")
+    process = start_train(*long_epochs, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     wait_for(run_dir / "checkpoints" / "last.ckpt", process)
     time.sleep(0.3)
     process.send_signal(stop)
