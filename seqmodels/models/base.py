@@ -15,7 +15,8 @@ STAGES = ("train", "val", "test")
 
 
 class SeqModule(L.LightningModule):
-    """Builds the optimizer and LR scheduler named in the hyperparameters.
+    """One shared step over `_loss_and_outputs`, per-epoch metrics, and the optimizer and LR
+    scheduler named in the hyperparameters.
 
     Both are plain dicts such as `{"name": "AdamW", "lr": 1e-3}` and
     `{"name": "ReduceLROnPlateau", "factor": 0.5, "patience": 2}` (`name` is a class in
@@ -37,6 +38,28 @@ class SeqModule(L.LightningModule):
         self.train_loss, self.val_loss, self.test_loss = (
             MeanMetric(nan_strategy="disable") for _ in STAGES
         )
+
+    def _loss_and_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """The batch's mean loss, and the outputs and targets its metrics take."""
+        raise NotImplementedError
+
+    def loss(self, batch: Any) -> Tensor:
+        """Mean loss of a batch; the gradient-flow callback differentiates it."""
+        return self._loss_and_outputs(batch)[0]
+
+    def _shared_step(self, batch: Any, stage: str) -> Tensor:
+        loss, outputs, targets = self._loss_and_outputs(batch)
+        self._update_metrics(stage, loss, outputs, targets)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
 
     def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
         """Accumulates a batch into the stage's metrics; nothing is logged or read per step.

@@ -57,26 +57,13 @@ class SentimentClassifier(SeqModule):
         """Logits `(B,)` for ids `(B, T)`; without `lengths`, id 0 marks padding on either side."""
         return self.net(ids, lengths).squeeze(-1)
 
-    def loss(self, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
-        """Mean BCE of a batch; the gradient-flow callback differentiates it."""
+    def _loss_and_outputs(
+        self, batch: tuple[Tensor, Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
         ids, lengths, labels = batch
-        return F.binary_cross_entropy_with_logits(self(ids, lengths), labels)
-
-    def _shared_step(self, batch: tuple[Tensor, Tensor, Tensor], stage: str) -> Tensor:
-        ids, lengths, labels = batch
-        logits = self(ids, lengths)
+        logits = self(ids, lengths)  # (B,)
         loss = F.binary_cross_entropy_with_logits(logits, labels)
-        self._update_metrics(stage, loss, torch.sigmoid(logits), labels.long())
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        return loss, torch.sigmoid(logits), labels.long()
 
     @cached_property
     def _index(self) -> dict[str, int]:

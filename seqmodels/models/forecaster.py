@@ -58,26 +58,10 @@ class Forecaster(SeqModule):
         z = ((windows - level) / std).unsqueeze(-1)  # (B, T, 1)
         return self.net(z).squeeze(-1) * std + level.squeeze(1)
 
-    def loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
-        """Mean squared error of a batch; the gradient-flow callback differentiates it."""
+    def _loss_and_outputs(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         windows, targets = batch
-        return F.mse_loss(self(windows), targets)
-
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        windows, targets = batch
-        predictions = self(windows)
-        loss = F.mse_loss(predictions, targets)
-        self._update_metrics(stage, loss, predictions, targets)
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        predictions = self(windows)  # (B,)
+        return F.mse_loss(predictions, targets), predictions, targets
 
     @torch.no_grad()
     def predict(self, windows: Tensor) -> Tensor:

@@ -43,26 +43,10 @@ class SequenceClassifier(SeqModule):
         lengths = torch.full((ids.size(0),), ids.size(1), device=ids.device)  # (B,)
         return self.net(ids, lengths)
 
-    def loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
-        """Mean cross-entropy of a batch; the gradient-flow callback differentiates it."""
-        ids, labels = batch
-        return F.cross_entropy(self(ids), labels)
-
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _loss_and_outputs(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         ids, labels = batch
         logits = self(ids)  # (B, n_classes)
-        loss = F.cross_entropy(logits, labels)
-        self._update_metrics(stage, loss, logits, labels)
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        return F.cross_entropy(logits, labels), logits, labels
 
     @torch.no_grad()
     def predict(self, ids: Tensor) -> Tensor:
