@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 
@@ -145,6 +144,7 @@ def test_lstm_learns_a_short_lag_and_reports_chance_beside_its_accuracy(compose_
 def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp_path):
     from matplotlib.image import imread
 
+    from .test_sweeps import read_rows
     from .test_train import run_train
 
     sweep = tmp_path / "sweep"
@@ -163,8 +163,7 @@ def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    with (sweep / "summary.csv").open() as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(sweep / "summary.csv")
     assert [(r["model"], r["task.datamodule.lag"]) for r in rows] == [
         ("rnn", "3"),
         ("rnn", "6"),
