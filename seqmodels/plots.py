@@ -32,7 +32,7 @@ def plot_forecast(
     plt.close(fig)
 
 
-def plot_summary(groups: list, path: Path) -> None:
+def plot_summary(groups: list, numeric: str | None, path: Path) -> None:
     """A sweep at a glance: the main test metric per group with each seed's point, the validation
     curve per epoch (mean and ±1 std band per group), and, when the sweep varies one numeric
     setting besides the model (a lag, a max_len), the test metric against that setting."""
@@ -41,7 +41,6 @@ def plot_summary(groups: list, path: Path) -> None:
     if monitor is None:
         return
     metric = jobs[0].test_metric
-    numeric = _numeric_key(groups)
     panels = 2 + (numeric is not None)
     fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -83,9 +82,7 @@ def plot_summary(groups: list, path: Path) -> None:
         ax = axes[2]
         lines: dict[str, list[tuple[float, list[float]]]] = {}
         for group in groups:
-            rest = ", ".join(
-                v if n == "model" else f"{n}={v}" for n, v in group.key[1:] if n != numeric
-            )
+            rest = group.label_without(numeric)
             values = group.values(metric)
             if values:
                 lines.setdefault(rest, []).append((float(dict(group.key)[numeric]), values))
@@ -112,20 +109,6 @@ def plot_summary(groups: list, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-
-
-def _numeric_key(groups: list) -> str | None:
-    """The one swept setting, besides task and model, whose values are all numbers, if any."""
-    names = [name for name, _ in groups[0].key if name not in ("task", "model")] if groups else []
-    numeric = []
-    for name in names:
-        try:
-            values = {float(dict(g.key)[name]) for g in groups}
-        except ValueError:
-            continue
-        if len(values) > 1:
-            numeric.append(name)
-    return numeric[0] if len(numeric) == 1 else None
 
 
 def _epoch_label(epoch: int) -> str:
@@ -173,20 +156,17 @@ def plot_gates(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_gradient_flow_overlay(groups: list, path: Path) -> None:
+def plot_gradient_flow_overlay(groups: list, numeric: str | None, path: Path) -> None:
     """The sweep's gradient-flow curves, one line per model: before training and after it.
 
     One column per value of the swept numeric setting (a lag, a max_len), each line the geometric
     mean over seeds of the jobs' `gradient_flow.json`. Writes nothing if no job has one.
     """
     curves: dict[tuple[str, str], dict[str, list[list[float]]]] = {}
-    numeric = _numeric_key(groups)
     for group in groups:
         key = dict(group.key)
         column = f"{numeric.rsplit('.', 1)[-1]}={key[numeric]}" if numeric else ""
-        label = ", ".join(
-            v if n == "model" else f"{n}={v}" for n, v in group.key[1:] if n != numeric
-        )
+        label = group.label_without(numeric)
         for job in group.ok():
             flow = job.folder / "gradient_flow.json"
             if flow.is_file():

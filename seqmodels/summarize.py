@@ -69,8 +69,16 @@ class Group:
 
     @property
     def label(self) -> str:
-        """The model, then the other swept values by their last name part (`lag=50`)."""
-        parts = [v if n == "model" else f"{n.rsplit('.', 1)[-1]}={v}" for n, v in self.key[1:]]
+        return self.label_without(None)
+
+    def label_without(self, name: str | None) -> str:
+        """The model, then the other swept values (but `name`) by their last name part
+        (`lag=50`)."""
+        parts = [
+            v if n == "model" else f"{n.rsplit('.', 1)[-1]}={v}"
+            for n, v in self.key[1:]
+            if n != name
+        ]
         return ", ".join(parts)
 
     def ok(self) -> list[Job]:
@@ -193,7 +201,8 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
         )
     groups = group_jobs(jobs)
     columns, rows = table(groups, metric_names(jobs))
-    chance = mark_above_chance(groups, columns, rows)
+    numeric = numeric_key(groups)
+    chance = mark_above_chance(groups, columns, rows, numeric)
     first = [job for job in jobs if job.status == "ok"] or jobs
     lead = [first[0].test_metric, first[0].monitor, "params", "train_seconds"]
     lead += ["train_samples_per_second"]
@@ -216,12 +225,28 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     if plot:
         from seqmodels.plots import plot_gradient_flow_overlay, plot_summary
 
-        plot_summary(groups, sweep_dir / "summary.png")
-        plot_gradient_flow_overlay(groups, sweep_dir / "summary_gradient_flow.png")
+        plot_summary(groups, numeric, sweep_dir / "summary.png")
+        plot_gradient_flow_overlay(groups, numeric, sweep_dir / "summary_gradient_flow.png")
     return Summary(jobs, groups, columns, rows, text)
 
 
-def mark_above_chance(groups: list[Group], columns: list[str], rows: list[dict[str, Any]]) -> str:
+def numeric_key(groups: list[Group]) -> str | None:
+    """The one swept setting, besides task and model, whose values are all numbers, if any."""
+    names = [name for name, _ in groups[0].key if name not in ("task", "model")] if groups else []
+    numeric = []
+    for name in names:
+        try:
+            values = {float(dict(g.key)[name]) for g in groups}
+        except ValueError:
+            continue
+        if len(values) > 1:
+            numeric.append(name)
+    return numeric[0] if len(numeric) == 1 else None
+
+
+def mark_above_chance(
+    groups: list[Group], columns: list[str], rows: list[dict[str, Any]], numeric: str | None
+) -> str:
     """Adds `above_chance` to the rows of tasks that report a chance level (`test/chance_acc`
     beside `test/acc`); returns a markdown section naming, per model, the longest value of the
     swept numeric setting (a lag) up to which every value is clearly above chance.
@@ -229,8 +254,6 @@ def mark_above_chance(groups: list[Group], columns: list[str], rows: list[dict[s
     Clearly above chance: every finished seed's metric beats its chance level by `CHANCE_MARGIN`
     (ten accuracy points; on the memory task's 1,024 test sequences chance varies by about one).
     """
-    from seqmodels.plots import _numeric_key
-
     pairs = sorted(
         {
             (name.replace("/chance_", "/", 1), name)
@@ -251,19 +274,14 @@ def mark_above_chance(groups: list[Group], columns: list[str], rows: list[dict[s
             if scored
             else None
         )
-    numeric = _numeric_key(groups)
     if numeric is None:
         return ""
     name = numeric.rsplit(".", 1)[-1]
     lines: dict[str, list[tuple[float, str, bool | None]]] = {}
     for group, row in zip(groups, rows, strict=True):
         value = dict(group.key)[numeric]
-        label = ", ".join(
-            v if n == "model" else f"{n.rsplit('.', 1)[-1]}={v}"
-            for n, v in group.key[1:]
-            if n != numeric
-        )
-        lines.setdefault(label, []).append((float(value), value, row["above_chance"]))
+        point = (float(value), value, row["above_chance"])
+        lines.setdefault(group.label_without(numeric), []).append(point)
     text = (
         f"\nLongest {name} clearly above chance ({metric} of every seed >= {chance} + "
         f"{CHANCE_MARGIN}, at that {name} and every shorter one):\n\n"
