@@ -1,18 +1,35 @@
-"""What a job of a sweep gets from the machine (threads, a GPU), and the record of a failed job."""
+"""A Hydra job: its config, what it gets from the machine (threads, a GPU), how it ends."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
+import math
 import os
-import traceback
+import signal
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
-from seqmodels.pipeline import write_json
+from seqmodels.errors import ConfigError
+from seqmodels.pipeline import main_metric, train
+from seqmodels.resume import Diverged
+from seqmodels.runs import (
+    RUN_KEYS,
+    FolderInUse,
+    RunFolder,
+    config_saved_now,
+    is_main_process,
+    resumed_config,
+    run_folder_of,
+)
 
+log = logging.getLogger(__name__)
 _claimed_gpu: dict[str, Any] = {}  # this process's GPU under the gpu_per_job launcher
 
 
@@ -62,20 +79,62 @@ def claim_gpu(sweep_dir: Path, n_gpus: int) -> int:
     raise RuntimeError(f"all {n_gpus} GPUs are held by other jobs of {sweep_dir}")
 
 
-def record_failure(cfg: DictConfig, run_dir: Path, err: BaseException) -> None:
-    """metrics.json of a job that raised: status, error and where; never over a finished run."""
-    path = run_dir / "metrics.json"
-    if path.is_file() or int(os.environ.get("LOCAL_RANK", 0)) != 0:
-        return
-    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
-    write_json(
-        path,
-        {
-            "status": "failed",
-            "task": cfg.task.get("name"),
-            "model": cfg.model.get("cell"),
-            "seed": cfg.get("seed"),
-            "error": f"{type(err).__name__}: {err}",
-            "where": f"{frame.filename}:{frame.lineno}" if frame else None,
-        },
-    )
+def run_job(cfg: DictConfig) -> float:
+    """One Hydra job (a run, or one job of a sweep) in the folder Hydra gave it; returns the
+    value a sweeper optimizes.
+
+    A run that continues (`resume=`, a `ckpt_path=` in a run's folder, a job of `resume_sweep=`,
+    and every DDP process but rank 0) takes its folder's own saved config, with the typed
+    overrides that `seqmodels.runs.RESUME_OVERRIDES` allows. A single run stops with one line,
+    `error: ...`, for bad input (and removes the folder Hydra made for it), a folder another
+    process holds, or a diverged loss. In a sweep the job's metrics.json records the failure
+    (never in a folder another process holds) and the other jobs go on.
+    """
+    hydra_cfg = HydraConfig.get()
+    folder = RunFolder(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    print(f"Run folder: {folder.path}")
+    try:
+        cfg = job_config(cfg, hydra_cfg, folder)
+        assign_resources(cfg, hydra_cfg)
+        metrics = train(cfg, folder.path)
+    except SIGTERMException:  # last.ckpt and interrupted.ckpt are saved: exit as killed by it
+        raise SystemExit(128 + signal.SIGTERM) from None
+    except (FolderInUse, Diverged, ConfigError) as err:
+        if isinstance(err, ConfigError) and not isinstance(err, FolderInUse):
+            if multirun:
+                folder.record_failure(cfg, err)
+            elif config_saved_now(folder.path) and is_main_process():
+                folder.remove_unstarted()  # refused before it started: no junk folder
+        line = f"error: {err}"
+        if isinstance(err, Diverged):
+            line += (
+                f"; stopped (metrics.json says diverged). Lower task.module.optimizer.lr "
+                f"(now {cfg.task.module.optimizer.get('lr')}) or set task.gradient_clip_val"
+            )
+        if not multirun:
+            raise SystemExit(line) from None
+        log.error("job %s: %s", hydra_cfg.job.num, line)
+        return math.nan  # a failed trial for a sweeper; the other jobs go on
+    except Exception as err:
+        folder.record_failure(cfg, err)
+        if not multirun:
+            raise
+        log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
+        return math.nan
+    print(f"Run folder: {folder.path}")
+    return main_metric(cfg, metrics)
+
+
+def job_config(cfg: DictConfig, hydra_cfg: DictConfig, folder: RunFolder) -> DictConfig:
+    """The config the job runs with: for a run that continues, its folder's own."""
+    field = next((key for key in RUN_KEYS if cfg.get(key)), None)
+    continuing = (
+        field in ("resume", "ckpt_path") and run_folder_of(cfg.resume, cfg.ckpt_path) is not None
+    ) or (field == "resume_sweep" and not config_saved_now(folder.path))
+    if not is_main_process() and folder.is_run():  # DDP: the config rank 0 saved
+        continuing = True
+    if not continuing:
+        return cfg
+    typed = list(hydra_cfg.overrides.task)
+    return resumed_config(cfg, typed, dict(hydra_cfg.runtime.choices), folder, field or "resume")

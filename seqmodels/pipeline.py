@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,6 @@ from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
     EMAWeightAveraging,
-    ModelCheckpoint,
     TQDMProgressBar,
 )
 from omegaconf import DictConfig, OmegaConf
@@ -26,7 +22,17 @@ from omegaconf import DictConfig, OmegaConf
 from seqmodels.checkpoints import check_resumable, check_task, read_checkpoint
 from seqmodels.errors import ConfigError
 from seqmodels.files import AtomicCheckpointIO, write_json, write_text  # noqa: F401 (summarize)
-from seqmodels.resume import Interrupted, RandomState
+from seqmodels.resume import (
+    Diverged,
+    Interrupted,
+    RandomState,
+    RunCheckpoint,
+    StopDecision,
+    StopOnDivergence,
+    checkpoint_names,
+)
+from seqmodels.runs import RunFolder, is_main_process, now
+from seqmodels.schema import check_config
 
 
 class TrainingClock(Callback):
@@ -74,6 +80,7 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build(cfg.task.datamodule)
+    datamodule.setup("fit")  # reads and splits the data: a bad split stops here, not in fit
     net = OmegaConf.to_container(cfg.model, resolve=True)
     # Data-derived values (a vocabulary may hold "???", which OmegaConf would read as missing)
     # are passed at call time, past the config.
@@ -99,52 +106,61 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """Trains the configured model on the configured task; returns what metrics.json holds.
 
     `callbacks` join the run's own (benchmarks time the training epochs with them). With
-    `resume` (or a `ckpt_path`) set, training continues from that checkpoint in the same run
-    folder; a finished run (metrics.json says ok) is not trained again. Under DDP every process
-    evaluates the whole validation and test sets (only training is sharded), and rank 0 writes
-    the files.
+    `resume` (or a `ckpt_path`, or `resume_sweep`) set, training continues in the same run
+    folder from its last.ckpt (or that checkpoint), or starts over there if no epoch ended; a
+    finished run (metrics.json says ok) is not trained again. Under DDP every process evaluates
+    the whole validation and test sets (only training is sharded), and rank 0 writes the files.
+    Raises ConfigError for bad settings (before any training), FolderInUse when another
+    process holds the folder, Diverged when the training loss stops being finite.
     """
-    run_dir = Path(run_dir)
-    resuming = bool(cfg.get("resume") or cfg.get("ckpt_path"))
-    if cfg.get("resume_sweep"):  # completing a sweep: skip this job if done, else continue it
-        if finished := finished_metrics(run_dir):
-            print(f"{run_dir} finished already (metrics.json says ok); skipped")
-            return finished
-        resuming = (run_dir / "checkpoints" / "last.ckpt").is_file()
-        if not resuming:  # it never finished an epoch: it starts again, past any failed record
-            (run_dir / "metrics.json").unlink(missing_ok=True)
-    if not resuming and holds_results(run_dir) and int(os.environ.get("LOCAL_RANK", 0)) == 0:
+    check_config(cfg)
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
+    continuing = bool(cfg.get("resume") or cfg.get("ckpt_path") or cfg.get("resume_sweep"))
+    if continuing and (finished := folder.finished()):
+        print(f"{run_dir} finished already (metrics.json says ok); nothing to resume")
+        return finished
+    main_process = is_main_process()
+    if not continuing and main_process and folder.holds_results():
         raise ConfigError(
             f"run folder {run_dir} already holds results (metrics.json or checkpoints); "
             f"continue it with resume={run_dir}, or choose another hydra.run.dir"
         )
-    if resuming:
-        ckpt_path = cfg.get("ckpt_path") or run_dir / "checkpoints" / "last.ckpt"
-        saved = read_checkpoint(ckpt_path)
+    ckpt_path = cfg.get("ckpt_path") or (
+        folder.last_checkpoint if continuing and folder.last_checkpoint.is_file() else None
+    )
+    if ckpt_path:
+        saved = read_checkpoint(ckpt_path, field="ckpt_path" if cfg.get("ckpt_path") else "resume")
         check_task(saved, ckpt_path, cfg.task.name, cfg.task.module._target_)
+    if main_process:
+        folder.lock()  # held until this process ends, however it ends
+        folder.remove_partial_writes()
+        if continuing:  # what a killed run wrote after the state it continues from
+            folder.metrics_file.unlink(missing_ok=True)  # a failed record, superseded
+            folder.remove_checkpoints_except(checkpoint_names(saved) if ckpt_path else set())
+            folder.trim_log(saved["epoch"] if ckpt_path else -1)
     run_dir.mkdir(parents=True, exist_ok=True)
-    started_at = _now()
+    started_at = now()
     datamodule, model = build_run(cfg)
-    if resuming:
+    if ckpt_path:
         check_resumable(saved, ckpt_path, model)
-        if finished := finished_metrics(run_dir):
-            print(f"{run_dir} finished already (metrics.json says ok); nothing to resume")
-            return finished
 
-    checkpoint = ModelCheckpoint(
+    checkpoint = RunCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-{epoch:03d}",
         monitor=cfg.task.monitor,
         mode=cfg.task.mode,
         auto_insert_metric_name=False,
+        enable_version_counter=False,  # a resumed run rewrites an epoch's best as it was
     )
     # Lightning's save_last only refreshes last.ckpt when a new best is saved; this one follows
     # every epoch, so last.ckpt is always the latest state.
-    latest = ModelCheckpoint(
+    latest = RunCheckpoint(
         dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False
     )
     clock = TrainingClock()
     callbacks = [checkpoint, latest, clock, RandomState(), Interrupted(run_dir), *callbacks]
+    callbacks.append(StopOnDivergence())
     if cfg.task.early_stopping_patience:
         callbacks.append(
             EarlyStopping(
@@ -157,6 +173,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
         callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
+    callbacks.append(StopDecision())  # after every callback that may decide to stop
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
     trainer = make_trainer(
         cfg,
@@ -166,9 +183,11 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         plugins=[AtomicCheckpointIO()],
     )
     start = time.perf_counter()
-    trainer.fit(
-        model, datamodule=datamodule, ckpt_path=ckpt_path if resuming else None, weights_only=True
-    )
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except Diverged as err:
+        folder.record_failure(cfg, err, status="diverged", epoch=err.epoch, step=err.step)
+        raise
     fit_seconds = time.perf_counter() - start
 
     best = checkpoint.best_model_path or None  # none under fast_dev_run: use the weights in hand
@@ -200,29 +219,11 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         else None,
         "threads": torch.get_num_threads(),
         "started_at": started_at,
-        "finished_at": _now(),
+        "finished_at": now(),
     }
     if trainer.is_global_zero:
-        write_json(run_dir / "metrics.json", metrics)
+        folder.write_metrics(metrics)
     return metrics
-
-
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-def holds_results(run_dir: Path) -> bool:
-    """Whether a run folder already holds a run's results: metrics.json or checkpoints."""
-    return (run_dir / "metrics.json").is_file() or any((run_dir / "checkpoints").glob("*.ckpt"))
-
-
-def finished_metrics(run_dir: Path) -> dict[str, Any] | None:
-    """The metrics of a run folder whose metrics.json says the run finished ok, else None."""
-    try:
-        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return metrics if isinstance(metrics, dict) and metrics.get("status") == "ok" else None
 
 
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:

@@ -1,7 +1,10 @@
-"""Callbacks that let a run be stopped and continued: its random state, what a signal saves."""
+"""Callbacks that let a run be stopped and continued exactly, and that end a diverged run:
+its random state, its decision to stop, checkpoints that move with their folder, what a signal
+saves."""
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -9,7 +12,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 
@@ -32,6 +35,108 @@ class RandomState(Callback):
         kind, keys, pos, has_gauss, cached = state_dict["numpy"]
         np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         random.setstate(state_dict["python"])
+
+
+class StopDecision(Callback):
+    """Carries `trainer.should_stop` in checkpoints. Early stopping (or a stopping threshold)
+    decides at an epoch's end, and that epoch's checkpoint is the last: without this, a run
+    killed after the decision (during its final validation or test) would train on when
+    resumed, and could end with another best epoch than the run never stopped."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._trainer: L.Trainer | None = None
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"should_stop": bool(self._trainer and self._trainer.should_stop)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.stopped = state_dict["should_stop"]
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.stopped:  # restored: the fit loop ends before another epoch, as it did
+            trainer.should_stop = True
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose record of the best checkpoints follows its run folder when the
+    folder is moved or copied to another machine (Lightning's drops that record when the
+    folder's path changed, and a resumed run would then pick its best among later epochs only)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and old != self.dirpath:
+            state_dict = dict(state_dict, dirpath=self.dirpath)
+            for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                state_dict[key] = self._moved(state_dict.get(key), old)
+            state_dict["best_k_models"] = {
+                self._moved(path, old): score
+                for path, score in (state_dict.get("best_k_models") or {}).items()
+            }
+        super().load_state_dict(state_dict)
+
+    def _moved(self, path: str | None, old: str) -> str | None:
+        if not path or not str(path).startswith(str(old)):
+            return path
+        return str(Path(self.dirpath) / Path(path).relative_to(old))
+
+
+def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:
+    """The file names of every checkpoint the ModelCheckpoint states in `checkpoint` know."""
+    names = set()
+    for key, state in checkpoint.get("callbacks", {}).items():
+        if key.startswith(("ModelCheckpoint", "RunCheckpoint")) and isinstance(state, dict):
+            paths = [state.get(k) for k in ("best_model_path", "kth_best_model_path")]
+            paths += list(state.get("best_k_models") or {})
+            names |= {Path(p).name for p in paths if p}
+    return names
+
+
+class Diverged(RuntimeError):
+    """The training loss stopped being a finite number."""
+
+    def __init__(self, loss: float, epoch: int, step: int) -> None:
+        super().__init__(f"the training loss is {loss} at epoch {epoch}, step {step}")
+        self.loss, self.epoch, self.step = loss, epoch, step
+
+
+class StopOnDivergence(Callback):
+    """Ends the run at the first non-finite training loss (a learning rate far too high, an
+    exploding gradient) with Diverged, rather than training on NaN weights to the last epoch.
+
+    The check reads the loss back from the device: on CPU after every step (free), on an
+    accelerator every `log_every_n_steps` steps and at each epoch's end, where Lightning syncs
+    anyway; the step reported is the first non-finite one either way.
+    """
+
+    def __init__(self) -> None:
+        self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss, or -1
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if not isinstance(loss, torch.Tensor):
+            return
+        step = torch.tensor(trainer.global_step, device=loss.device)
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, device=loss.device, dtype=torch.long)
+        bad = ~torch.isfinite(loss.detach()) & (self._first_bad < 0)
+        self._first_bad = torch.where(bad, step, self._first_bad)
+        if loss.device.type == "cpu" or trainer.global_step % trainer.log_every_n_steps == 0:
+            self._check(trainer, loss)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._check(trainer, None)
+
+    def _check(self, trainer: L.Trainer, loss: torch.Tensor | None) -> None:
+        if self._first_bad is None:
+            return
+        step = int(self._first_bad)
+        if step >= 0:
+            value = float(loss.detach()) if loss is not None else math.nan
+            raise Diverged(value, trainer.current_epoch, step)
 
 
 class Interrupted(Callback):

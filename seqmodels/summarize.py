@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import statistics
 import sys
@@ -23,6 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from seqmodels.pipeline import write_text
+from seqmodels.runs import FAILED, SweepFolder
 
 # Run facts summarized beside the metrics, in this order after them.
 FACTS = ("params", "epochs", "train_seconds", "fit_seconds", "train_samples_per_second")
@@ -93,18 +93,17 @@ class Group:
 
 
 def load_jobs(sweep_dir: Path) -> list[Job]:
-    """Every job folder of the sweep (those holding Hydra's .hydra/overrides.yaml), in job order."""
+    """Every job folder of the sweep (see `SweepFolder.jobs`), in job order."""
     jobs = []
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
-        folder = overrides_file.parent.parent
+    for run in SweepFolder(sweep_dir).jobs():
+        folder = run.path
         overrides = {}
-        for item in yaml.safe_load(overrides_file.read_text()) or []:
+        for item in run.saved_overrides():
             name, _, value = item.lstrip("+~").partition("=")
             overrides[name] = value
-        config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text()) or {}
+        config = yaml.safe_load(run.config_file.read_text()) or {}
         task = config.get("task") or {}
-        metrics_file = folder / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        metrics = run.metrics()
         overrides.setdefault("task", task.get("name", "?"))
         overrides.setdefault("model", (config.get("model") or {}).get("cell", "?"))
         monitor = task.get("monitor")
@@ -152,7 +151,7 @@ def table(groups: list[Group], metrics: list[str]) -> tuple[list[str], list[dict
         statuses = [job.status for job in group.jobs]
         row |= {
             "runs": statuses.count("ok"),
-            "failed": statuses.count("failed"),
+            "failed": sum(status in FAILED for status in statuses),  # diverged too
             "unfinished": statuses.count("unfinished"),
         }
         for name in [*metrics, *FACTS]:
@@ -187,7 +186,7 @@ class Summary:
 
     @property
     def failed(self) -> int:
-        return sum(job.status == "failed" for job in self.jobs)
+        return sum(job.status in FAILED for job in self.jobs)
 
 
 def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
@@ -208,10 +207,11 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     lead += ["train_samples_per_second"]
     text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns]) + chance
     full = markdown(columns, rows)
-    failures = [job for job in jobs if job.status == "failed"]
+    failures = [job for job in jobs if job.status in FAILED]
     if failures:
         text += "\nFailed jobs:\n\n" + "".join(
-            f"- {job.folder.name}: {job.metrics.get('error', '?')}\n" for job in failures
+            f"- {job.folder.name} ({job.status}): {job.metrics.get('error', '?')}\n"
+            for job in failures
         )
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")

@@ -35,7 +35,12 @@ def sine_series(n_points: int, noise: float, seed: int) -> tuple[np.ndarray, np.
 def _count(size: int | float, total: int, field: str) -> int:
     """A split size given as a count (int) or a fraction of all windows (float < 1)."""
     if isinstance(size, float) and 0 < size < 1:
-        return int(round(size * total))
+        if (count := int(round(size * total))) == 0:
+            raise ConfigError(
+                f"task.datamodule.{field}={size} leaves no windows ({size} of {total} rounds to "
+                f"0); give a fraction of at least {0.5 / total:.2g}, or a count"
+            )
+        return count
     if isinstance(size, int) and size > 0:
         return size
     raise ConfigError(f"task.datamodule.{field}={size} must be a count > 0 or a fraction in (0, 1)")

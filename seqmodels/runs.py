@@ -1,0 +1,369 @@
+"""The run folder and the sweep folder: the one place that knows what a run leaves on disk.
+
+A run folder holds Hydra's `.hydra/` (the composed config the run keeps for its whole life),
+`checkpoints/`, `metrics.csv`, `metrics.json` (the final metrics, or the record of a failure or
+divergence), plots and `train.log`; `.lock` names the process that holds the folder. A sweep
+folder holds `multirun.yaml` and one run folder per job.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import shutil
+import socket
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from seqmodels.errors import ConfigError
+from seqmodels.files import TMP_SUFFIX, write_json, write_text
+
+# How a run is started, not part of what it is.
+RUN_KEYS = ("resume", "ckpt_path", "resume_sweep")
+# What may differ when a run continues: where and how fast it runs, how long, what it logs.
+# Everything else comes from the run's own saved config; see `resumed_config`.
+RESUME_OVERRIDES = (
+    "task.max_epochs",
+    "trainer.max_epochs",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.precision",
+    "trainer.enable_progress_bar",
+    "trainer.progress_bar_refresh_rate",
+    "threads",
+    "logger",
+    "callbacks",
+    "task.datamodule.data_dir",  # the same data, where this machine has it
+    "task.datamodule.cache_dir",
+    "task.datamodule.num_workers",
+    "task.datamodule.pin_memory",
+)
+STATUSES = ("ok", "failed", "diverged", "unfinished")
+FAILED = ("failed", "diverged")  # statuses a sweep counts as failed jobs
+
+_held_locks: dict[Path, IO[str]] = {}  # run folders this process holds, open for its life
+_saved_config_here: dict[str, bool] = {}  # output dirs whose .hydra/ Hydra writes this time
+
+
+def is_main_process() -> bool:
+    """Whether this is rank 0 (or no distributed run): the process that writes the folder."""
+    return rank_zero_only.rank == 0
+
+
+def now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+class FolderInUse(ConfigError):
+    """Another live process holds the run folder."""
+
+
+class RunFolder:
+    """One run's folder: its saved config, checkpoints, metrics, status, lock and failures."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # --- layout ---------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.path / ".hydra" / "config.yaml"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run's saved config (Hydra's `.hydra/config.yaml`)."""
+        return self.config_file.is_file()
+
+    def holds_results(self) -> bool:
+        """Whether a run already wrote results here: metrics.json or checkpoints."""
+        return self.metrics_file.is_file() or any(self.checkpoints.glob("*.ckpt"))
+
+    # --- what the run is ------------------------------------------------------------------
+    def saved_config(self) -> DictConfig:
+        """The config the run was composed with when it first started."""
+        return OmegaConf.load(self.config_file)
+
+    def saved_choices(self) -> dict[str, Any]:
+        """The config group choices it ran with (task, model, trainer, ...)."""
+        hydra_yaml = yaml.safe_load((self.path / ".hydra" / "hydra.yaml").read_text())
+        return dict(hydra_yaml["hydra"]["runtime"]["choices"])
+
+    def saved_overrides(self) -> list[str]:
+        """The overrides typed when it started."""
+        path = self.path / ".hydra" / "overrides.yaml"
+        return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+    # --- where it stands ------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any] | None:
+        """metrics.json, or None when absent or unreadable (a run that never finished)."""
+        try:
+            metrics = json.loads(self.metrics_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return metrics if isinstance(metrics, dict) else None
+
+    @property
+    def status(self) -> str:
+        """ok, failed, diverged, or unfinished (no metrics.json: running, killed, or never run)."""
+        metrics = self.metrics()
+        return metrics.get("status", "ok") if metrics else "unfinished"
+
+    def finished(self) -> dict[str, Any] | None:
+        """The metrics of a run that finished ok, else None."""
+        metrics = self.metrics()
+        return metrics if metrics and metrics.get("status") == "ok" else None
+
+    # --- the lock -------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Holds the folder for this process's life: a second process stops with FolderInUse,
+        naming the holder. The OS drops the lock when the holder dies, however it dies, so a
+        killed run's folder is never blocked."""
+        key = self.path.resolve()
+        if key in _held_locks:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_file, "a+")  # noqa: SIM115 (held open on purpose)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise FolderInUse(
+                f"run folder {self.path} is in use by {holder}; wait for it to end (or stop "
+                "it), or choose another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}\n")
+        handle.flush()
+        _held_locks[key] = handle
+
+    # --- tidying up -----------------------------------------------------------------------
+    def remove_partial_writes(self) -> list[Path]:
+        """Removes the temporary files of writes a killed run left (`.NAME.xxxx.tmp`); call it
+        while holding the lock."""
+        partial = [p for p in self.path.rglob(f".*{TMP_SUFFIX}") if p.is_file()]
+        for path in partial:
+            path.unlink(missing_ok=True)
+        return partial
+
+    def remove_checkpoints_except(self, keep: set[str]) -> list[Path]:
+        """Removes best-*.ckpt files whose names are not in `keep`: a run killed between saving
+        a new best and writing last.ckpt leaves one the resumed state doesn't know."""
+        stale = [p for p in self.checkpoints.glob("best*.ckpt") if p.name not in keep]
+        for path in stale:
+            path.unlink()
+        return stale
+
+    def trim_log(self, after_epoch: int) -> None:
+        """Drops metrics.csv rows of epochs after `after_epoch` (logged by a run killed after
+        its last checkpoint; the resumed run logs them again)."""
+        path = self.path / "metrics.csv"
+        if not path.is_file():
+            return
+        with path.open(newline="") as file:
+            rows = list(csv.reader(file))
+        if not rows or "epoch" not in rows[0]:
+            return
+        column = rows[0].index("epoch")
+        kept = [rows[0]] + [r for r in rows[1:] if not r[column] or int(r[column]) <= after_epoch]
+        if len(kept) < len(rows):
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerows(kept)
+            write_text(path, out.getvalue())
+
+    def remove_unstarted(self) -> None:
+        """Removes a folder that Hydra made for a run refused before it started (only `.hydra/`,
+        `train.log` and `.lock` in it), and the date folder above it if that is left empty."""
+        if not self.path.is_dir() or self.path.resolve() in Path.cwd().resolve().parents:
+            return
+        if self.path.resolve() == Path.cwd().resolve():
+            return
+        if {p.name for p in self.path.iterdir()} - {".hydra", ".lock", "train.log"}:
+            return
+        shutil.rmtree(self.path)
+        parent = self.path.parent
+        if parent.resolve() != Path.cwd().resolve() and not any(parent.iterdir()):
+            parent.rmdir()
+
+    # --- what it writes -------------------------------------------------------------------
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        """metrics.json, strict JSON, written whole or not at all."""
+        write_json(self.metrics_file, metrics)
+
+    def record_failure(
+        self, cfg: DictConfig, err: BaseException, status: str = "failed", **details: Any
+    ) -> None:
+        """metrics.json of a run that raised or diverged: status, error, where; never over a
+        finished run, and only from the main process."""
+        if self.finished() or not is_main_process():
+            return
+        frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        self.write_metrics(
+            {
+                "status": status,
+                "task": cfg.task.get("name"),
+                "model": cfg.model.get("cell") if cfg.get("model") else None,
+                "seed": cfg.get("seed"),
+                **details,
+                "error": f"{type(err).__name__}: {err}",
+                "where": f"{frame.filename}:{frame.lineno}" if frame else None,
+                "finished_at": now(),
+            }
+        )
+
+
+def resumed_config(
+    cfg: DictConfig, typed: list[str], choices: dict[str, Any], folder: RunFolder, field: str
+) -> DictConfig:
+    """The run's own saved config, with the typed overrides that `RESUME_OVERRIDES` allows.
+
+    `cfg` is what conf/ composes today with the `typed` overrides and group `choices`; only the
+    allowed keys are taken from it. Any other typed override that would change the saved run
+    raises ConfigError naming it, so that a resumed run is always the run it claims to be
+    (conf/ edited since, or a typed learning rate, change nothing silently).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = folder.saved_config()
+    saved_choices = folder.saved_choices()
+    parser = OverridesParser.create()
+    allowed = []
+    for text in typed:
+        key = parser.parse_override(text).key_or_group
+        if key in RUN_KEYS or key.startswith("hydra"):
+            continue
+        if key in RESUME_OVERRIDES or key.split(".")[0] in ("logger", "callbacks"):
+            allowed.append(key)
+            continue
+        if key in choices or key in saved_choices:  # a config group: task=, model=, ...
+            same = choices.get(key) == saved_choices.get(key)
+        else:
+            same = _plain(OmegaConf.select(cfg, key)) == _plain(OmegaConf.select(saved, key))
+        if not same:
+            ran_as = " ".join(folder.saved_overrides()) or "its defaults"
+            raise ConfigError(
+                f"{field}={folder.path} continues that run with its own settings, and {text} "
+                f"would change them (at resume only {', '.join(RESUME_OVERRIDES)} may be set); "
+                f"to train with {text}, start a new run: python train.py {ran_as} {text}"
+            )
+    for key in allowed:
+        OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
+    for key in RUN_KEYS:
+        OmegaConf.update(saved, key, cfg.get(key), force_add=True)
+    return saved
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+class SweepFolder:
+    """A multirun's folder: `multirun.yaml` and one run folder per job."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def jobs(self) -> list[RunFolder]:
+        """The job folders (those holding Hydra's .hydra/overrides.yaml), in folder order."""
+        return [
+            RunFolder(p.parent.parent) for p in sorted(self.path.glob("*/.hydra/overrides.yaml"))
+        ]
+
+    def holds_jobs(self) -> bool:
+        """Whether jobs already started here (a new sweep into it would start them over)."""
+        return any(job.holds_results() or job.is_run() for job in self.jobs())
+
+    def rerun_overrides(self, typed: list[str]) -> list[str]:
+        """The overrides that run this sweep's own command again into its folder: jobs that
+        finished ok are skipped, the others continue. ConfigError if it isn't a sweep folder or
+        `typed` differs from the overrides it was started with."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        multirun = self.path / "multirun.yaml"
+        if not multirun.is_file():
+            raise ConfigError(
+                f"resume_sweep={self.path} is not a sweep folder (no multirun.yaml in it); give "
+                "the folder under outputs/multirun/ that the sweep wrote"
+            )
+        ran = yaml.safe_load(multirun.read_text())["hydra"]["overrides"]
+        parser = OverridesParser.create()
+        skip = {*RUN_KEYS, "hydra.sweep.dir"}
+        saved = [s for s in ran["task"] if parser.parse_override(s).key_or_group not in skip]
+        typed = [s for s in typed if parser.parse_override(s).key_or_group not in skip]
+        if typed and sorted(typed) != sorted(saved):
+            raise ConfigError(
+                f"resume_sweep={self.path} was started with {' '.join(saved)}; complete it with "
+                f"the same overrides (or none: python train.py -m resume_sweep={self.path})"
+            )
+        launch = [s for s in ran["hydra"] if not s.startswith(("hydra.sweep.dir=", "hydra.mode="))]
+        return [*launch, *saved, f"resume_sweep={self.path}", f'hydra.sweep.dir="{self.path}"']
+
+
+def run_folder_of(resume: str | None, ckpt_path: str | None) -> Path | None:
+    """The run folder a run continues in: `resume=`'s, or the one whose checkpoints/ holds
+    `ckpt_path=` (a checkpoint from elsewhere starts a new run from its state)."""
+    if resume:
+        return Path(resume)
+    if ckpt_path and Path(ckpt_path).parent.name == "checkpoints":
+        folder = Path(ckpt_path).parent.parent
+        if RunFolder(folder).is_run():
+            return folder
+    return None
+
+
+# --- Hydra resolvers for conf/train.yaml's hydra.run.dir and hydra.output_subdir ------------
+
+
+def _run_dir(resume: str | None, ckpt_path: str | None, new: str) -> str:
+    folder = run_folder_of(resume, ckpt_path)
+    return str(folder) if folder is not None else new
+
+
+def _config_subdir(output_dir: str) -> str | None:
+    """`.hydra` for a new folder; None (Hydra then writes no config) for one whose run already
+    saved its config: a resumed run, a completed sweep's job, or a second process into it."""
+    if output_dir not in _saved_config_here:
+        _saved_config_here[output_dir] = not RunFolder(output_dir).is_run()
+    return ".hydra" if _saved_config_here[output_dir] else None
+
+
+def config_saved_now(output_dir: str | Path) -> bool:
+    """Whether Hydra saved the folder's config in this process (the folder is this run's own)."""
+    return _saved_config_here.get(str(output_dir), False)
+
+
+OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("seqmodels.run_dir", _run_dir, replace=True)
+OmegaConf.register_new_resolver("seqmodels.config_subdir", _config_subdir, replace=True)
+
+__all__ = ["RunFolder", "SweepFolder", "resumed_config", "is_main_process", "FolderInUse"]
