@@ -273,8 +273,10 @@ def resumed_config(
             ran_as = " ".join(folder.saved_overrides()) or "its defaults"
             raise ConfigError(
                 f"{field}={folder.path} continues that run with its own settings, and {text} "
-                f"would change them (at resume only {', '.join(RESUME_OVERRIDES)} may be set); "
-                f"to train with {text}, start a new run: python train.py {ran_as} {text}"
+                "would change them (a resumed run may only change its epochs, devices, "
+                "precision, threads, logging and data location: seqmodels.runs."
+                f"RESUME_OVERRIDES); to train with {text}, start a new run: python train.py "
+                f"{ran_as} {text}"
             )
     for key in allowed:
         OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)

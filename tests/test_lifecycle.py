@@ -1,0 +1,295 @@
+"""A run's life: killed at any point and resumed, it ends as the run never stopped; its folder
+keeps its own config, is held by one process, and is cleaned of what a killed run left."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from seqmodels import files
+from seqmodels.errors import ConfigError
+from seqmodels.pipeline import train
+from seqmodels.runs import FolderInUse, RunFolder
+from seqmodels.schema import check_job
+
+from .conftest import CONF, ROOT
+
+# A tiny deterministic sine run that stops early (patience 2) after a dozen epochs or so.
+TINY = (
+    "threads=1",
+    "trainer.deterministic=true",
+    "trainer.enable_progress_bar=false",
+    "task.datamodule.n_points=300",
+    "model.hidden_size=8",
+    "model.num_layers=2",
+    "model.dropout=0.2",  # dropout draws random numbers: the resumed run must draw the same
+    "task.max_epochs=40",
+    "task.early_stopping_patience=2",
+)
+TIMINGS = ("fit_seconds", "train_seconds", "train_samples_per_second", "started_at")
+TIMINGS += ("finished_at", "best_checkpoint")
+
+
+class Killed(BaseException):
+    """A stand-in for kill -9: the run's own code does nothing more after it."""
+
+
+class KillAt(Callback):
+    """Raises Killed in one Lightning hook, the first time `when(trainer, *args)` holds."""
+
+    def __init__(self, hook: str, when=lambda trainer, *args: True) -> None:
+        self.fired = False
+
+        def hook_fn(trainer, module, *args) -> None:
+            if not self.fired and when(trainer, *args):
+                self.fired = True
+                raise Killed(hook)
+
+        setattr(self, hook, hook_fn)
+
+
+def results(metrics: dict) -> dict:
+    kept = {k: v for k, v in metrics.items() if k not in TIMINGS}
+    return kept | {"best": Path(metrics["best_checkpoint"]).name}
+
+
+def val_rows(run_dir: Path) -> dict[int, str]:
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    return {int(r["epoch"]): r["val/mse"] for r in rows if r["val/mse"]}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, dict]:
+    """The never-stopped run."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(TINY))
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    metrics = train(cfg, run_dir)
+    assert 3 < metrics["epochs"] < 40  # it stopped early
+    return run_dir, metrics
+
+
+def _killed_checkpoint_write(monkeypatch, which: str) -> None:
+    """Makes the matching torch.save in a checkpoint write die halfway (or before writing)."""
+    real_save = torch.save
+    seen: list[str] = []
+
+    def save(obj, path, *args, **kwargs):
+        name = Path(path).name  # the temporary .last.ckpt.xxxx.tmp
+        kind = "best" if name.startswith(".best") else "last"
+        seen.append(kind)
+        if which == "best" and seen.count("best") == 3:
+            real_save(obj, path, *args, **kwargs)
+            Path(path).write_bytes(Path(path).read_bytes()[:1000])  # half-written
+            raise Killed("while writing a best checkpoint")
+        if which == "last_after_best" and len(seen) > 4 and seen[-2:] == ["best", "last"]:
+            raise Killed("after a new best, before last.ckpt")  # the old best is deleted
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(files.torch, "save", save)
+
+
+KILL_POINTS = {
+    "mid_epoch": lambda: KillAt(
+        "on_train_batch_end", lambda t, *a: t.current_epoch == 2 and a[-1] == 2
+    ),
+    "fit_validation": lambda: KillAt(
+        "on_validation_batch_start", lambda t, *a: t.state.fn == "fit" and t.current_epoch == 3
+    ),
+    "final_validation": lambda: KillAt("on_validation_start", lambda t, *a: t.state.fn != "fit"),
+    "final_test": lambda: KillAt("on_test_batch_start"),
+    "writing_best_checkpoint": "best",
+    "between_best_and_last": "last_after_best",
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_run_killed_at_any_point_resumes_to_the_never_stopped_result(
+    reference, compose_cfg, tmp_path, monkeypatch, point
+):
+    ref_dir, ref_metrics = reference
+    run_dir = tmp_path / "run"
+    kill = KILL_POINTS[point]
+    with monkeypatch.context() as patch:
+        callbacks = []
+        if isinstance(kill, str):
+            _killed_checkpoint_write(patch, kill)
+        else:
+            callbacks = [kill()]
+        with pytest.raises(Killed):
+            train(compose_cfg(*TINY), run_dir, callbacks=callbacks)
+    assert not (run_dir / "metrics.json").exists()
+
+    resumed = train(compose_cfg(*TINY, f"resume={run_dir}"), run_dir)
+    assert results(resumed) == results(ref_metrics)  # metrics, epochs, the best epoch
+    best = torch.load(resumed["best_checkpoint"], weights_only=True)["state_dict"]
+    ref_best = torch.load(ref_metrics["best_checkpoint"], weights_only=True)["state_dict"]
+    assert all(torch.equal(best[k], ref_best[k]) for k in ref_best)
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert names == sorted(p.name for p in (ref_dir / "checkpoints").iterdir())  # no .tmp
+    assert val_rows(run_dir) == val_rows(ref_dir)  # every epoch logged once, as never stopped
+
+
+def test_an_early_stopped_run_killed_in_its_final_test_trains_no_further(
+    reference, compose_cfg, tmp_path
+):
+    """The issue's case: stopped early, killed during the final test, resumed."""
+    run_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(compose_cfg(*TINY), run_dir, callbacks=[KILL_POINTS["final_test"]()])
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = train(compose_cfg(*TINY, f"resume={run_dir}", "task.max_epochs=60"), run_dir)
+    assert resumed["epochs"] == reference[1]["epochs"]  # not one more epoch, even if allowed
+    again = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert again["global_step"] == last["global_step"]
+
+
+# --- The run's own config ---------------------------------------------------------------
+
+
+def test_resume_keeps_the_saved_config_even_when_conf_changed(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.joinpath(".hydra").mkdir(parents=True)
+    saved = check_job(["model.hidden_size=8", "task.datamodule.n_points=300"])
+    (run_dir / ".hydra" / "config.yaml").write_text(
+        __import__("omegaconf").OmegaConf.to_yaml(saved)
+    )
+    hydra_yaml = {"hydra": {"runtime": {"choices": {"task": "sine", "model": "lstm"}}}}
+    (run_dir / ".hydra" / "hydra.yaml").write_text(json.dumps(hydra_yaml))
+    (run_dir / ".hydra" / "overrides.yaml").write_text('["model.hidden_size=8"]')
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    sine = conf / "task" / "sine.yaml"
+    sine.write_text(sine.read_text().replace("n_points: 100", "n_points: 5000"))
+
+    cfg = check_job([f"resume={run_dir}", "trainer.max_epochs=7", "threads=1"], conf)
+    assert cfg.task.datamodule.n_points == 300 and cfg.model.hidden_size == 8  # its own
+    assert cfg.trainer.max_epochs == 7 and cfg.threads == 1  # allowed at resume
+    with pytest.raises(ConfigError) as err:
+        check_job([f"resume={run_dir}", "task.module.optimizer.lr=0.1"], conf)
+    message = str(err.value)
+    assert "task.module.optimizer.lr=0.1 would change them" in message and "\n" not in message
+    assert "start a new run: python train.py model.hidden_size=8 task.module.optimizer" in message
+    with pytest.raises(ConfigError, match="model=gru would change them"):
+        check_job([f"resume={run_dir}", "model=gru"], conf)
+    check_job([f"resume={run_dir}", "model=lstm", "model.hidden_size=8"], conf)  # no change
+
+
+# --- One process per folder; what a killed run left --------------------------------------
+
+
+def test_a_second_process_into_a_held_folder_stops_naming_the_holder(tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from seqmodels.runs import RunFolder; RunFolder({str(tmp_path)!r}).lock(); print('held', flush=True); import time; time.sleep(60)",
+        ],  # noqa: E501
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderInUse) as err:
+            RunFolder(tmp_path).lock()
+        assert f"in use by process {holder.pid} on " in str(err.value)
+    finally:
+        holder.kill()  # kill -9: the lock of a dead process must not block
+        holder.wait()
+    RunFolder(tmp_path).lock()
+    assert f"process {os.getpid()} " in (tmp_path / ".lock").read_text()
+
+
+def test_partial_writes_of_a_killed_run_are_removed_at_its_next_start(tmp_path):
+    folder = RunFolder(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    left = [tmp_path / "checkpoints" / ".last.ckpt.ab12cd34.tmp", tmp_path / ".metrics.json.1.tmp"]
+    for path in left:
+        path.write_bytes(b"half")
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"whole")
+    assert sorted(folder.remove_partial_writes()) == sorted(left)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["last.ckpt"]
+
+
+def test_results_are_written_with_the_users_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        files.write_json(tmp_path / "metrics.json", {"a": 1})
+        with files.atomic_path(tmp_path / "plot.png") as tmp:
+            tmp.write_bytes(b"png")
+        files.AtomicCheckpointIO().save_checkpoint({"w": torch.zeros(1)}, tmp_path / "x.ckpt")
+    finally:
+        os.umask(old)
+    for name in ("metrics.json", "plot.png", "x.ckpt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
+def test_every_json_file_is_strict_json(tmp_path):
+    files.write_json(tmp_path / "m.json", {"loss": float("nan"), "x": [float("inf"), 1.5]})
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "loss": None,
+        "x": [None, 1.5],
+    }
+
+
+# --- A diverged run ------------------------------------------------------------------------
+
+
+def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
+    from seqmodels.resume import Diverged
+
+    cfg = compose_cfg(*TINY, "task.module.optimizer.lr=1e30", "task.gradient_clip_val=null")
+    with pytest.raises(Diverged) as err:
+        train(cfg, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())  # strict JSON
+    assert metrics["status"] == "diverged" and metrics["epoch"] == 0
+    assert metrics["step"] == err.value.step and 1 <= metrics["step"] <= 5  # within epoch 0
+    assert "the training loss is nan" in metrics["error"] or "inf" in metrics["error"]
+
+
+def test_a_diverged_run_exits_1_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *TINY, "task.module.optimizer.lr=1e30"]
+        + ["task.gradient_clip_val=null", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert last.startswith("error: the training loss is ") and "diverged" in last
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.slow
+def test_a_sweep_counts_diverged_jobs_as_failed_and_exits_1(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "-m", *TINY, "task.gradient_clip_val=null"]
+        + ["task.module.optimizer.lr=0.003,1e30", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "error: 1 of 2 jobs failed" in result.stderr
+    statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/metrics.json"))
+    assert statuses == ["diverged", "ok"]
+    assert "(diverged)" in (sweep / "summary.md").read_text()
