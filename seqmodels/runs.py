@@ -203,7 +203,8 @@ class RunFolder:
 
     def remove_unstarted(self) -> None:
         """Removes a folder that Hydra made for a run refused before it started (only `.hydra/`,
-        `train.log` and `.lock` in it), and the date folder above it if that is left empty."""
+        `train.log` and `.lock` in it), and the folders above it, below the working folder,
+        that this leaves empty (outputs/DATE/)."""
         if not self.path.is_dir() or self.path.resolve() in Path.cwd().resolve().parents:
             return
         if self.path.resolve() == Path.cwd().resolve():
@@ -211,9 +212,10 @@ class RunFolder:
         if {p.name for p in self.path.iterdir()} - {".hydra", ".lock", "train.log"}:
             return
         shutil.rmtree(self.path)
-        parent = self.path.parent
-        if parent.resolve() != Path.cwd().resolve() and not any(parent.iterdir()):
+        cwd, parent = Path.cwd().resolve(), self.path.resolve().parent
+        while cwd in parent.parents and not any(parent.iterdir()):  # outputs/DATE, outputs
             parent.rmdir()
+            parent = parent.parent
 
     # --- what it writes -------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:

@@ -288,12 +288,55 @@ def check_job(overrides: list[str], conf: Path = CONF) -> DictConfig:
             field_name = "resume" if cfg.get("resume") else "ckpt_path"
             cfg = resumed_config(cfg, overrides, choices, RunFolder(folder), field_name)
         check_config(cfg)
+        check_buildable(cfg)
+        check_checkpoint(cfg, folder)
     except ConfigError:
         raise
     except (HydraException, OmegaConfBaseException) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         raise ConfigError(" ".join(lines[:3])) from None
     return cfg
+
+
+def check_checkpoint(cfg: DictConfig, folder: Path | None) -> None:
+    """The checkpoint the run would start from, read without running code: missing,
+    unreadable or of another task raises ConfigError."""
+    from seqmodels.checkpoints import check_task, read_checkpoint
+
+    path, field_name = cfg.get("ckpt_path"), "ckpt_path"
+    if not path and folder is not None and (Path(folder) / "checkpoints" / "last.ckpt").is_file():
+        path, field_name = Path(folder) / "checkpoints" / "last.ckpt", "resume"
+    if path:
+        saved = read_checkpoint(path, field=field_name)
+        check_task(saved, path, cfg.task.name, cfg.task.module._target_)
+
+
+def check_buildable(cfg: DictConfig) -> None:
+    """Builds what costs nothing to build (the datamodule, which reads no data until used, the
+    network, the optimizer's class), so that their own range checks run before Hydra writes
+    anything. Raises ConfigError."""
+    import torch
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from seqmodels.models.recurrent import RecurrentNet
+
+    try:
+        instantiate(cfg.task.datamodule)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, ConfigError):
+            raise err.__cause__ from None
+        raise ConfigError(f"task.datamodule: {err.__cause__ or err}") from None
+    RecurrentNet(**OmegaConf.to_container(cfg.model, resolve=True))
+    for name, module in (("optimizer", torch.optim), ("scheduler", torch.optim.lr_scheduler)):
+        spec = cfg.task.module.get(name)
+        cls = getattr(module, str(spec.get("name")), None) if spec else object
+        if not isinstance(cls, type):
+            raise ConfigError(
+                f"task.module.{name}.name={spec.get('name')!r} is not a class in "
+                f"{module.__name__}, e.g. task.module.{name}.name="
+                + ("AdamW" if name == "optimizer" else "ReduceLROnPlateau")
+            )
 
 
 def _writable(cfg: DictConfig):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +22,14 @@ NEGATIVE = ["an", "awful", "boring", "film", "terrible", "acting", "hated", "it"
 NEUTRAL = ["the", "movie", "plot", "story", "scene", "actor", "director", "camera", "music"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Encoded-data caches go to a temporary folder, never the user's ~/.cache."""
-    monkeypatch.setenv("SEQMODELS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Encoded-data caches go to a temporary folder, never the user's ~/.cache: set for the
+    whole session, so that module-scoped fixtures (set up before any function-scoped one) and
+    the train.py processes they start see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQMODELS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ import torch
 import seqmodels
 from seqmodels.data import IMDBDataModule, SineDataModule
 from seqmodels.data.imdb import BucketBatchSampler
+from seqmodels.errors import ConfigError
 from seqmodels.files import write_json
+from seqmodels.schema import check_command_line
 
 from .conftest import ROOT, write_parquet_dir
 from .test_train import run_train
@@ -250,16 +252,51 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
         ("model.cell=lstmm", "model.cell='lstmm' is not a known cell"),
         ("task.datamodule.test_size=85", "leave no training windows"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run is not a run folder"),
+        ("model.hidden_size=abc", "model.hidden_size='abc' must be a whole number"),
+        ("task.module.optimizer.lr=abc", "task.module.optimizer.lr='abc' must be a number"),
+        ("seed=abc", "seed='abc' must be a whole number"),
+        ("task.datamodule.n_points=1e3", "n_points=1000.0 must be a whole number; write task"),
+        ("model.hidden_size=[1,2", "model.hidden_size=[1,2 is not a valid override"),
+        ("model=lstm,", "model=lstm, is not a valid override"),
+        ("model=null", "model=null leaves the run without a model; choose one of gru, lstm"),
+        ("task.datamodule.val_size=0.001", "val_size=0.001 leaves no windows (0.001 of 90"),
+        ("model.hiden_size=3", "Could not override 'model.hiden_size'"),
+        ("task.module.optimizer.lr=-1", "task.module.optimizer.lr=-1 must be > 0"),
+        ("threads=0", "threads=0 must be >= 1"),
+        ("seed=-1", "seed=-1 must be in [0, 4294967295]"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 must be >= 1"),
+        ("task.mode=maximum", "task.mode='maximum' must be one of min, max"),
         ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt does not exist"),
     ],
 )
-def test_bad_input_stops_the_cli_with_one_line_naming_the_fix(tmp_path, override, message):
+def test_bad_input_is_refused_with_one_line_before_hydra_starts(tmp_path, override, message):
+    """What train.py checks before Hydra writes anything (the same code, in this process)."""
     run_dir = tmp_path / "run"
-    result = run_train(override, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    with pytest.raises(ConfigError) as err:
+        check_command_line([override, f"hydra.run.dir={run_dir}"])
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("model.hidden_size=abc",), "error: model.hidden_size='abc' must be a whole number"),
+        (("model=lstm,",), "error: model=lstm, is not a valid override"),
+        # found only once the data is read: the folder Hydra made is removed again
+        (("task=imdb", "task.datamodule.val_fraction=0.001"), "leaves no validation reviews"),
+    ],
+)
+def test_bad_input_stops_train_py_with_one_line_and_no_run_folder(
+    tmp_path, tiny_imdb, overrides, message
+):
+    if "task=imdb" in overrides:
+        overrides += (f"task.datamodule.data_dir={tiny_imdb}",)
+    result = run_train(*overrides, "threads=1", cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0 and lines[-1].startswith("error: "), result.stderr[-2000:]
-    assert message in lines[-1] and "Traceback" not in result.stderr
-    assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()
+    assert result.returncode == 1 and message in lines[-1], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "outputs").exists()  # no junk run folder, no metrics.json
 
 
 @pytest.fixture(scope="module")
@@ -322,10 +359,10 @@ def bad_checkpoint(kind: str, folder: Path, sine_run: Path, imdb_run: Path) -> t
         ("text", "is not a readable checkpoint"),
         ("pickled_code", "is not a readable checkpoint (it pickles Python objects"),
         ("foreign", "is not a seqmodels checkpoint"),
-        ("other_task_run", "is a run of task=imdb model=gru; it can't continue as task=sine"),
+        ("other_task_run", "continues that run with its own settings, and task=sine would"),
         ("other_task", "holds a SentimentClassifier of task=imdb, but this run is task=sine"),
-        ("other_model", "is a run of task=sine model=lstm; it can't continue as model=gru"),
-        ("other_settings", "other settings: net.hidden_size=16 (this run: 3)"),
+        ("other_model", "continues that run with its own settings, and model=gru would change"),
+        ("other_settings", "and model.hidden_size=3 would change them"),
     ],
 )
 def test_a_bad_checkpoint_stops_with_one_line_and_writes_nothing(
