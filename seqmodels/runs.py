@@ -154,18 +154,33 @@ class RunFolder:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
             handle.close()
-            raise FolderInUse(
-                f"run folder {self.path} is in use by {holder}; wait for it to end (or stop "
-                "it), or choose another folder"
-            ) from None
+            self.check_free()  # names the holder
+            raise FolderInUse(f"run folder {self.path} is in use by another process") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}\n")
         handle.flush()
         _held_locks[key] = handle
+
+    def holder(self) -> str | None:
+        """Who holds the folder now ("process 123 on host since ..."), or None; takes nothing."""
+        if self.path.resolve() in _held_locks or not self.lock_file.is_file():
+            return None
+        with open(self.lock_file) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return handle.read().strip() or "another process"
+        return None
+
+    def check_free(self) -> None:
+        """Raises FolderInUse, naming the holder, if another live process holds the folder."""
+        if holder := self.holder():
+            raise FolderInUse(
+                f"run folder {self.path} is in use by {holder}; wait for it to end (or stop "
+                "it), or choose another folder"
+            )
 
     # --- tidying up -----------------------------------------------------------------------
     def remove_partial_writes(self) -> list[Path]:
@@ -323,7 +338,12 @@ class SweepFolder:
         parser = OverridesParser.create()
         skip = {*RUN_KEYS, "hydra.sweep.dir"}
         saved = [s for s in ran["task"] if parser.parse_override(s).key_or_group not in skip]
-        typed = [s for s in typed if parser.parse_override(s).key_or_group not in skip]
+        typed = [
+            s
+            for s in typed
+            if (key := parser.parse_override(s).key_or_group) not in skip
+            and not key.startswith("hydra")
+        ]
         if typed and sorted(typed) != sorted(saved):
             raise ConfigError(
                 f"resume_sweep={self.path} was started with {' '.join(saved)}; complete it with "

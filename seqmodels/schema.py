@@ -238,9 +238,9 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
         args = [*flags, *SweepFolder(sweep).rerun_overrides(list(overrides))]
-        return check_command_line(args, conf) if args != [*flags, *overrides] else args
+        overrides = {arg: parser.parse_override(arg) for arg in args if arg not in flags}
     resume = _first(values, "resume")
-    if multirun:
+    if multirun and not sweep:
         if resume:
             raise ConfigError(
                 "resume= continues one run; complete a sweep with -m resume_sweep=<sweep folder>"
@@ -251,13 +251,16 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
                 f"hydra.sweep.dir={sweep_dir} already holds finished or started jobs; complete "
                 f"that sweep with resume_sweep={sweep_dir}, or choose another folder"
             )
-    elif resume and not RunFolder(resume).is_run():
+    elif resume and RunFolder(resume).is_run():
+        RunFolder(resume).check_free()
+    elif resume:
         raise ConfigError(
             f"resume={resume} is not a run folder (no .hydra/config.yaml in it); give the folder "
             "a run printed as 'Run folder: ...'"
         )
-    elif (run_dir := _first(values, "hydra.run.dir")) and not resume:
+    elif not multirun and (run_dir := _first(values, "hydra.run.dir")) and not resume:
         folder = RunFolder(run_dir)
+        folder.check_free()
         if folder.holds_results() or folder.is_run():
             raise ConfigError(
                 f"hydra.run.dir={run_dir} already holds a run (its config, metrics.json or "

@@ -103,6 +103,9 @@ def _killed_checkpoint_write(monkeypatch, which: str) -> None:
 
 
 KILL_POINTS = {
+    "first_epoch": lambda: KillAt(  # before any checkpoint: it starts over in its folder
+        "on_train_batch_end", lambda t, *a: t.current_epoch == 0 and a[-1] == 2
+    ),
     "mid_epoch": lambda: KillAt(
         "on_train_batch_end", lambda t, *a: t.current_epoch == 2 and a[-1] == 2
     ),
@@ -191,13 +194,18 @@ def test_resume_keeps_the_saved_config_even_when_conf_changed(tmp_path):
 # --- One process per folder; what a killed run left --------------------------------------
 
 
+HOLD = """
+import sys, time
+from seqmodels.runs import RunFolder
+RunFolder(sys.argv[1]).lock()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
 def test_a_second_process_into_a_held_folder_stops_naming_the_holder(tmp_path):
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from seqmodels.runs import RunFolder; RunFolder({str(tmp_path)!r}).lock(); print('held', flush=True); import time; time.sleep(60)",
-        ],  # noqa: E501
+        [sys.executable, "-c", HOLD, str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONPATH": str(ROOT)},

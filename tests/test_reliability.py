@@ -147,6 +147,28 @@ def test_sigterm_or_ctrl_c_save_the_state_in_hand_and_say_how_to_resume(tmp_path
 
 
 @pytest.mark.slow
+def test_a_second_process_into_a_running_runs_folder_stops_at_once_naming_the_holder(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    try:
+        wait_for(run_dir / "checkpoints" / "last.ckpt", first)
+        config = (run_dir / ".hydra" / "config.yaml").read_bytes()
+        for second in ((f"resume={run_dir}",), (*SLOW_SINE, f"hydra.run.dir={run_dir}")):
+            result = run_train(*second, cwd=tmp_path)
+            last = result.stderr.strip().splitlines()[-1]
+            assert result.returncode == 1 and "Traceback" not in result.stderr
+            assert f"run folder {run_dir} is in use by process {first.pid} on " in last
+        assert first.poll() is None  # the first goes on, its config untouched
+        assert (run_dir / ".hydra" / "config.yaml").read_bytes() == config
+    finally:
+        first.kill()  # kill -9: its lock must not block the resume below
+        first.wait()
+    result = run_train(f"resume={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 6
+
+
+@pytest.mark.slow
 def test_a_finished_run_is_not_trained_again(sine_run, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in sine_run.rglob("*")}
     again = run_train(f"resume={sine_run}", cwd=tmp_path)
@@ -392,7 +414,7 @@ def test_a_run_folder_with_results_is_never_overwritten(tmp_path):
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     again = run_train("trainer=debug", "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert again.returncode != 0
-    assert "already holds results" in again.stderr.strip().splitlines()[-1]
+    assert "already holds a run" in again.stderr.strip().splitlines()[-1]
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 

@@ -1,0 +1,101 @@
+"""The encoded IMDB cache: a damaged one is rebuilt, a read-only one is said at once, a killed
+preparation leaves nothing behind, and the tests never touch the user's ~/.cache."""
+
+from __future__ import annotations
+
+import fcntl
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from seqmodels.data import imdb
+from seqmodels.data.imdb import DataError, EncodedReviews, cache_problem, prepare_imdb
+
+
+def _damage(folder: Path, name: str, how: str) -> None:
+    path = folder / name
+    if how == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("name", "how", "problem"),
+    [
+        ("train_ids.npy", "truncate", "train_ids.npy is truncated"),
+        ("test_labels.npy", "delete", "test_labels.npy is missing"),
+        ("vocab.json", "truncate", "vocab.json is unreadable"),
+        ("vocab.json", "delete", "vocab.json is missing"),
+    ],
+)
+def test_a_damaged_cache_is_rebuilt_with_a_one_line_note(
+    tiny_imdb, tmp_path, capsys, name, how, problem
+):
+    cache = tmp_path / "cache"
+    folder = prepare_imdb(tiny_imdb, 50, cache_dir=cache)
+    whole = {p.name: p.read_bytes() for p in folder.iterdir()}
+    _damage(folder, name, how)
+    capsys.readouterr()
+
+    assert prepare_imdb(tiny_imdb, 50, cache_dir=cache) == folder
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("note: the IMDB cache ") and problem in out[0]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == whole  # rebuilt the same
+    assert len(EncodedReviews.from_cache(folder, "train", 20, "pre")) == 200
+    prepare_imdb(tiny_imdb, 50, cache_dir=cache)  # whole again: no second note
+    assert capsys.readouterr().out == ""
+    assert sorted(p.name for p in cache.iterdir()) == [folder.name]  # nothing left aside
+
+
+def test_a_cache_folder_that_cant_be_written_is_said_before_tokenizing(
+    tiny_imdb, tmp_path, monkeypatch
+):
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    def tokenize(text):
+        raise AssertionError("tokenized before the cache folder was checked")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)  # as root, chmod would not stop us
+    monkeypatch.setattr(imdb, "tokenize", tokenize)
+    with pytest.raises(DataError) as err:
+        prepare_imdb(tiny_imdb, 50, cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert "can't be written to (Permission denied)" in message and "\n" not in message
+    assert "task.datamodule.cache_dir" in message
+
+
+def test_a_whole_cache_in_a_read_only_folder_is_still_used(tiny_imdb, tmp_path, monkeypatch):
+    folder = prepare_imdb(tiny_imdb, 50, cache_dir=tmp_path)
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: pytest.fail("wrote to the cache"))
+    assert prepare_imdb(tiny_imdb, 50, cache_dir=tmp_path) == folder
+
+
+def test_a_killed_preparation_leaves_no_staging_folder_behind(tiny_imdb, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = cache / ".staging-dead"  # a run killed while encoding left it
+    dead.mkdir()
+    (dead / "train_ids.npy").write_bytes(b"half")
+    (dead / ".lock").touch()
+    live = cache / ".staging-live"  # another process is encoding into it right now
+    live.mkdir()
+    with open(live / ".lock", "w") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        folder = prepare_imdb(tiny_imdb, 50, cache_dir=cache)
+        assert sorted(p.name for p in cache.iterdir()) == [".staging-live", folder.name]
+    assert cache_problem(folder, _key(folder)) is None
+
+
+def test_the_tests_never_write_to_the_users_cache():
+    home_cache = Path.home() / ".cache" / "seqmodels"
+    assert imdb.default_cache_dir() != home_cache
+    assert home_cache not in imdb.default_cache_dir().parents
+
+
+def _key(folder: Path) -> str:
+    import json
+
+    return json.loads((folder / "vocab.json").read_text())["key"]
