@@ -68,7 +68,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old = state_dict.get("dirpath")
-        if old and self.dirpath and old != self.dirpath:
+        best = state_dict.get("best_model_path")
+        if old and self.dirpath and old != self.dirpath and best != self._moved(best, old):
             state_dict = dict(state_dict, dirpath=self.dirpath)
             for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
                 state_dict[key] = self._moved(state_dict.get(key), old)
@@ -81,7 +82,8 @@ class RunCheckpoint(ModelCheckpoint):
     def _moved(self, path: str | None, old: str) -> str | None:
         if not path or not str(path).startswith(str(old)):
             return path
-        return str(Path(self.dirpath) / Path(path).relative_to(old))
+        moved = Path(self.dirpath) / Path(path).relative_to(old)
+        return str(moved) if moved.is_file() else path  # else a checkpoint from another run
 
 
 def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:

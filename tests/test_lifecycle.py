@@ -160,6 +160,20 @@ def test_an_early_stopped_run_killed_in_its_final_test_trains_no_further(
     assert again["global_step"] == last["global_step"]
 
 
+def test_a_run_copied_to_another_machine_resumes_there_to_the_same_result(
+    reference, compose_cfg, tmp_path
+):
+    first = tmp_path / "machine1" / "run"
+    with pytest.raises(Killed):  # after its best epoch: the resumed run must find that one
+        train(compose_cfg(*TINY), first, callbacks=[KILL_POINTS["final_test"]()])
+    moved = tmp_path / "machine2" / "run"
+    shutil.copytree(first, moved)
+    shutil.rmtree(first)
+    resumed = train(compose_cfg(*TINY, f"resume={moved}"), moved)
+    assert results(resumed) == results(reference[1])
+    assert Path(resumed["best_checkpoint"]).parent == moved / "checkpoints"
+
+
 # --- The run's own config ---------------------------------------------------------------
 
 
