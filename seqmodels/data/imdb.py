@@ -9,6 +9,9 @@ import os
 import shutil
 import socket
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -175,7 +178,7 @@ def prepare_imdb(
             "set task.datamodule.cache_dir (or the SEQMODELS_CACHE environment variable) to a "
             "writable folder"
         ) from None
-    with writer:
+    with writer, _removed_on_error(staging):
         fcntl.flock(writer, fcntl.LOCK_EX)
         documents, labels = {}, {}
         for split in SPLITS:
@@ -231,15 +234,29 @@ def remove_stale_staging(cache_root: Path) -> list[Path]:
     removed = []
     for staging in cache_root.glob(".staging-*"):
         try:
-            with open(staging / ".lock", "a") as lock:
+            with open(staging / ".lock") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: its writer is gone
         except BlockingIOError:
             continue  # being written now
-        except OSError:
-            pass  # no lock file to open: not being written
+        except OSError:  # no lock: just made (its lock comes next), or finished and renamed
+            if time.time() - staging.stat().st_mtime < STAGING_GRACE_SECONDS:
+                continue
         shutil.rmtree(staging, ignore_errors=True)
         removed.append(staging)
     return removed
+
+
+STAGING_GRACE_SECONDS = 600  # a staging folder without a lock younger than this is left alone
+
+
+@contextmanager
+def _removed_on_error(staging: Path) -> Iterator[None]:
+    """Removes the staging folder when preparing fails (bad data, Ctrl-C)."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _discard(folder: Path, cache_root: Path) -> None:
