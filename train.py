@@ -28,6 +28,7 @@ from seqmodels.checkpoints import read_checkpoint
 from seqmodels.errors import ConfigError
 from seqmodels.jobs import assign_resources, record_failure
 from seqmodels.pipeline import holds_results, main_metric, train
+from seqmodels.tasks import check_overrides
 
 CONF = Path(__file__).resolve().parent / "conf"
 # checked before Hydra starts, so that a typo gets one line listing the choices
@@ -82,6 +83,7 @@ def prepare_argv(args: list[str]) -> list[str]:
                 f"{arg} is not a valid override: {str(err).splitlines()[0]}"
             ) from None
     multirun = bool({"-m", "--multirun"} & set(flags))
+    check_overrides(override.key_or_group for override in overrides.values())
     values: dict[str, list[str]] = {}
     for override in overrides.values():
         key = override.key_or_group

@@ -247,7 +247,7 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
         ("task.datamodule.n_points=0", "task.datamodule.n_points=0 must be > 0"),
         ("task.datamodule.window=100", "task.datamodule.window=100 must be < n_points=100"),
         ("model.hidden_size=0", "model.hidden_size=0 must be > 0"),
-        ("model.cell=lstmm", "model.cell='lstmm' is not a known cell"),
+        ("model.cell=lstmm", "model.cell can't be overridden: the cell is chosen with model="),
         ("task.datamodule.test_size=85", "leave no training windows"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run is not a run folder"),
         ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path=/nonexistent/last.ckpt does not exist"),
