@@ -25,7 +25,7 @@ def plot_forecast(
     """The tutorial's plot: prediction against truth over the test windows, with a reference
     forecast (the oracle, or the naive forecast) named by `label`."""
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(steps, truth, "o-", label="truth (noisy)", color="black", alpha=0.6)
+    ax.plot(steps, truth, "o-", label="truth", color="black", alpha=0.6)
     ax.plot(steps, prediction, "s-", label="prediction", color="tab:red")
     ax.plot(steps, oracle, "--", label=label, color="tab:blue")
     ax.set_xlabel("time step")
