@@ -87,7 +87,7 @@ def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
 
 
 def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
-    for name in ("compare_sine", "compare_imdb"):
+    for name in ("compare_sine", "compare_imdb", "compare_series"):
         params = compose_cfg(f"experiment={name}", return_hydra_config=True)
         sweep = params.hydra.sweeper.params
         assert set(sweep.model.split(",")) == {"rnn", "lstm", "gru"}, name
