@@ -238,7 +238,7 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("task=sines", "task=sines is not a task config; choose one of imdb, memory, sine"),
+        ("task=sines", "task=sines is not a task config; choose one of imdb, memory, series, sine"),
         ("model=lstmm", "model=lstmm is not a model config; choose one of gru, lstm, rnn"),
         ("trainer=tpu", "trainer=tpu is not a trainer config; choose one of cpu, ddp, debug"),
         ("model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),

@@ -16,7 +16,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.data import _set_sampler_epoch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from seqmodels.checkpoints import read_checkpoint
 from seqmodels.models.base import SeqModule
@@ -84,6 +84,15 @@ def test_training_batches_are_this_ranks_share_new_every_epoch(compose_cfg, task
         datamodule.setup("fit")
         datamodules.append(datamodule)
     loaders = [datamodule.train_dataloader() for datamodule in datamodules]
+    check_rank_shares(loaders)
+    # the loader yields what its sampler draws: batches of at most batch_size samples
+    batch = next(iter(loaders[0]))
+    assert 0 < len(batch[-1]) <= cfg.task.datamodule.batch_size
+
+
+def check_rank_shares(loaders: list[DataLoader]) -> None:
+    """Asserts that the ranks' loaders draw equal, disjoint shares covering the data, another
+    share each epoch and the same one for the same epoch."""
     n = len(loaders[0].dataset)
     assert n >= WORLD_SIZE
     shares = {}
@@ -92,15 +101,18 @@ def test_training_batches_are_this_ranks_share_new_every_epoch(compose_cfg, task
         assert len(ranks[0]) == len(ranks[1]) == -(-n // WORLD_SIZE)  # nobody waits on another
         assert set(ranks[0]) | set(ranks[1]) == set(range(n))  # together: every sample
         # disjoint, but for the up to world_size - 1 samples repeated to even out the shares
-        overlap = set(ranks[0]) & set(ranks[1])
-        assert len(overlap) == (0 if n % WORLD_SIZE == 0 else len(overlap)) <= WORLD_SIZE - 1
+        repeated = 0 if n % WORLD_SIZE == 0 else WORLD_SIZE - 1
+        assert len(set(ranks[0]) & set(ranks[1])) <= repeated
         assert len(set(ranks[0])) == len(ranks[0])
         shares[epoch] = ranks[0]
     assert set(shares[0]) != set(shares[1])  # each epoch another share
     assert epoch_indices(loaders[0], 1) == shares[1]  # the same for the same seed and epoch
-    # the loader yields what its sampler draws: batches of at most batch_size samples
-    batch = next(iter(loaders[0]))
-    assert 0 < len(batch[-1]) <= cfg.task.datamodule.batch_size
+
+
+def test_the_share_check_catches_a_loader_that_gives_every_rank_the_whole_set():
+    dataset = TensorDataset(torch.arange(10.0), torch.arange(10.0))
+    with pytest.raises(AssertionError):
+        check_rank_shares([DataLoader(dataset, batch_size=4, shuffle=True) for _ in range(2)])
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -120,4 +132,5 @@ def test_a_run_records_the_monitor_and_the_test_metric_and_reloads(
     assert isinstance(saved[cfg.task.test_metric], float)  # what summaries lead with
     model = seqmodels.load_model(tmp_path / "run")  # no config needed: the checkpoint says
     assert type(model).__name__ == cfg.task.module._target_.rsplit(".", 1)[-1]
+    assert model.task == task
     assert read_checkpoint(saved["best_checkpoint"])["seqmodels_task"] == task

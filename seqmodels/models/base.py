@@ -22,6 +22,8 @@ class SeqModule(L.LightningModule):
     Both are plain dicts such as `{"name": "AdamW", "lr": 1e-3}` and
     `{"name": "ReduceLROnPlateau", "factor": 0.5, "patience": 2}` (`name` is a class in
     `torch.optim` / `torch.optim.lr_scheduler`), so that checkpoints hold plain values only.
+    A scheduler's `interval` (default "epoch") and `monitor` (what a plateau scheduler watches,
+    default "val/loss") are Lightning's, not the scheduler's.
     """
 
     task: str | None = None  # the task's name, recorded in checkpoints (set by the pipeline)
@@ -90,6 +92,9 @@ class SeqModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record(checkpoint, self)  # lets load_model pick the class, and resume check the task
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.task = checkpoint.get("seqmodels_task")  # a loaded model knows its task
 
     def configure_optimizers(self) -> Any:
         optimizer_cfg = dict(self.hparams.optimizer)
