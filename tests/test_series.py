@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +175,20 @@ def test_a_sweep_of_the_three_cells_has_a_summary_led_by_mse_over_naive(tmp_path
     columns = [c.strip() for c in header.strip("|").split("|")]
     assert columns[5] == "test/mse_over_naive"  # the first metric, after the run counts
     assert json.loads((jobs[0].folder / "metrics.json").read_text())["test/naive_mse"] > 0
+
+
+def test_a_tuned_file_for_series_applies_to_its_model_only(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "tuned" / "series_gru.yaml").write_text(
+        "# @package _global_\nmodel:\n  hidden_size: 7\n"
+    )
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        assert compose("train", ["task=series", "model=gru"]).model.hidden_size == 7
+        assert compose("train", ["task=series", "model=lstm"]).model.hidden_size == 32
+        assert (
+            compose("train", ["task=series", "model=gru", "model.hidden_size=5"]).model.hidden_size
+            == 5
+        )
