@@ -8,14 +8,8 @@ from pathlib import Path
 import torch
 
 from seqmodels.errors import ConfigError
-from seqmodels.models import Forecaster, SentimentClassifier, SequenceClassifier
 from seqmodels.models.base import SeqModule
-
-MODULES: dict[str, type[SeqModule]] = {
-    cls.__name__: cls for cls in (Forecaster, SentimentClassifier, SequenceClassifier)
-}
-# the task each module serves
-TASKS = {"Forecaster": "sine", "SentimentClassifier": "imdb", "SequenceClassifier": "memory"}
+from seqmodels.tasks import module_class, task_name
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -41,8 +35,8 @@ def find_checkpoint(path: str | Path) -> Path:
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SeqModule:
     """The trained module of a checkpoint (or run folder), in eval mode; needs no config or data."""
     ckpt = find_checkpoint(path)
-    name = read_checkpoint(ckpt, field="checkpoint")["seqmodels_class"]
-    model = MODULES[name].load_from_checkpoint(ckpt, map_location=map_location, weights_only=True)
+    cls = module_class(read_checkpoint(ckpt, field="checkpoint"))
+    model = cls.load_from_checkpoint(ckpt, map_location=map_location, weights_only=True)
     return model.eval()
 
 
@@ -60,7 +54,7 @@ def read_checkpoint(path: str | Path, field: str = "ckpt_path") -> dict:
             f"{field}={path} is not a readable checkpoint ({_why_unreadable(path, err)}); "
             "give a .ckpt file from a run's checkpoints/ folder"
         ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("seqmodels_class") not in MODULES:
+    if not isinstance(checkpoint, dict) or module_class(checkpoint) is None:
         raise ConfigError(
             f"{field}={path} is not a seqmodels checkpoint (it names no seqmodels module); "
             "give a .ckpt file from a run's checkpoints/ folder"
@@ -78,11 +72,11 @@ def _why_unreadable(path: Path, err: Exception) -> str:
 
 def check_task(checkpoint: dict, path: str | Path, task: str, module_target: str) -> None:
     """Refuses a checkpoint of another task before any data is read."""
-    saved_class = checkpoint["seqmodels_class"]
-    if saved_class != module_target.rsplit(".", 1)[-1]:
+    saved_class, saved_task = checkpoint["seqmodels_class"], task_name(checkpoint)
+    if saved_class != module_target.rsplit(".", 1)[-1] or saved_task not in (task, "?"):
         raise ConfigError(
-            f"ckpt_path={path} holds a {saved_class} of task={TASKS[saved_class]}, but this run "
-            f"is task={task}: resume it with task={TASKS[saved_class]}, or start a new run"
+            f"ckpt_path={path} holds a {saved_class} of task={saved_task}, but this run "
+            f"is task={task}: resume it with task={saved_task}, or start a new run"
         )
 
 

@@ -85,7 +85,9 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule
     # Data-derived values (a vocabulary may hold "???", which OmegaConf would read as missing)
     # are passed at call time, past the config.
     make_model = build(cfg.task.module, _partial_=True, _convert_="all")
-    return datamodule, make_model(net=net, **datamodule.model_kwargs)
+    model = make_model(net=net, **datamodule.model_kwargs)
+    model.task = cfg.task.name  # recorded in its checkpoints
+    return datamodule, model
 
 
 def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L.Trainer:
@@ -173,6 +175,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
         callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
+    # the task's evaluation extras (seqmodels.evaluation): reference scores, plots
+    callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
     callbacks.append(StopDecision())  # after every callback that may decide to stop
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
     trainer = make_trainer(
@@ -206,8 +210,6 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         **{k: v for k, v in val_metrics.items() if k.startswith("val/")},
         **{k: v for k, v in test_metrics.items() if k.startswith("test/")},
     }
-    if hasattr(datamodule, "report") and trainer.is_global_zero:
-        metrics |= datamodule.report(model.eval(), run_dir)
     metrics |= {
         "best_checkpoint": str(Path(best).resolve()) if best else None,
         "epochs": trainer.current_epoch,

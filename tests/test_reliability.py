@@ -265,7 +265,7 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("task=sines", "task=sines is not a task config; choose one of imdb, memory, sine"),
+        ("task=sines", "task=sines is not a task config; choose one of imdb, memory, series, sine"),
         ("model=lstmm", "model=lstmm is not a model config; choose one of gru, lstm, rnn"),
         ("trainer=tpu", "trainer=tpu is not a trainer config; choose one of cpu, ddp, debug"),
         ("model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),
@@ -274,7 +274,7 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
         ("task.datamodule.n_points=0", "task.datamodule.n_points=0 must be > 0"),
         ("task.datamodule.window=100", "task.datamodule.window=100 must be < n_points=100"),
         ("model.hidden_size=0", "model.hidden_size=0 must be > 0"),
-        ("model.cell=lstmm", "model.cell='lstmm' is not a known cell"),
+        ("model.cell=lstmm", "model.cell can't be overridden: the cell is chosen with model="),
         ("task.datamodule.test_size=85", "leave no training windows"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run is not a run folder"),
         ("model.hidden_size=abc", "model.hidden_size='abc' must be a whole number"),

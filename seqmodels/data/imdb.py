@@ -19,14 +19,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch import Tensor
-from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 
-from seqmodels.data.text import PAD_ID, build_vocab, encode, tokenize
+from seqmodels.data.sharding import train_loader
 from seqmodels.errors import ConfigError, check_positive
+from seqmodels.text import build_vocab, encode, pad_batch, tokenize
 
 HUB_DATASET = "stanfordnlp/imdb"
 SPLITS = ("train", "test")
@@ -317,23 +316,6 @@ class EncodedReviews(Dataset):
         return EncodedReviews(ids, offsets, self.labels[index], self.max_len, self.truncation)
 
 
-def pad_batch(
-    items: list[tuple[Tensor, int]], to_length: int | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Right-pads a batch to its longest review: ids (B, T), lengths (B,), labels (B,).
-
-    An empty review is read as one padding token. `to_length` pads to that many steps instead
-    (the fixed-shape baseline that `benchmarks/imdb_padding.py` measures).
-    """
-    sequences = [ids if len(ids) else torch.tensor([PAD_ID]) for ids, _ in items]
-    lengths = torch.tensor([len(ids) for ids in sequences])
-    labels = torch.tensor([label for _, label in items], dtype=torch.float32)
-    ids = pad_sequence(sequences, batch_first=True, padding_value=PAD_ID)  # (B, T)
-    if to_length is not None:
-        ids = F.pad(ids, (0, to_length - ids.size(1)), value=PAD_ID)  # (B, to_length)
-    return ids, lengths, labels
-
-
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of reviews of similar length, so that little compute goes to padding.
 
@@ -485,30 +467,34 @@ class IMDBDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset, hp = self.splits[split], self.hparams
         collate = partial(pad_batch, to_length=hp.max_len) if hp.pad_to_max_len else pad_batch
-        if shuffle:  # training: shuffled by seed and epoch; under DDP, this rank's share
-            world_size = getattr(self.trainer, "world_size", 1)  # no trainer: all reviews
-            rank = getattr(self.trainer, "global_rank", 0)
-            sampler = DistributedSampler(
-                dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=hp.seed
+        loader_kwargs: dict[str, Any] = {
+            "collate_fn": collate,
+            "num_workers": hp.num_workers,
+            "pin_memory": on_gpu(self.trainer) if hp.pin_memory is None else hp.pin_memory,
+        }
+        if shuffle:  # training: this rank's share, shuffled by seed and epoch
+            bucket = partial(
+                BucketBatchSampler,
+                lengths=dataset.lengths,
+                batch_size=batch_size,
+                shuffle=True,
+                seed=hp.seed,
             )
-        else:  # evaluation: every review, on every process
-            sampler = SequentialSampler(dataset)
-        batching: dict[str, Any] = (
-            {
-                "batch_sampler": BucketBatchSampler(
-                    sampler, dataset.lengths, batch_size, shuffle, hp.seed
-                )
-            }
-            if hp.bucket
-            else {"batch_size": batch_size, "sampler": sampler}
-        )
-        return DataLoader(
-            dataset,
-            collate_fn=collate,
-            num_workers=hp.num_workers,
-            pin_memory=on_gpu(self.trainer) if hp.pin_memory is None else hp.pin_memory,
-            **batching,
-        )
+            return train_loader(
+                self.trainer,
+                dataset,
+                batch_size,
+                hp.seed,
+                batches=bucket if hp.bucket else None,
+                **loader_kwargs,
+            )
+        # evaluation: every review, on every process
+        if hp.bucket:
+            batches = BucketBatchSampler(
+                SequentialSampler(dataset), dataset.lengths, batch_size, shuffle=False
+            )
+            return DataLoader(dataset, batch_sampler=batches, **loader_kwargs)
+        return DataLoader(dataset, batch_size=batch_size, **loader_kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.hparams.batch_size, shuffle=True)
@@ -522,7 +508,7 @@ class IMDBDataModule(L.LightningDataModule):
 
 def on_gpu(trainer: L.Trainer | None) -> bool:
     """Whether the attached trainer trains on a CUDA device (batches then go in pinned memory)."""
-    return trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
+    return isinstance(getattr(trainer, "accelerator", None), CUDAAccelerator)
 
 
 def stratified_split(

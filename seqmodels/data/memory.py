@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from seqmodels.data.sharding import shuffled_loader
+from seqmodels.data.sharding import eval_loader, train_loader
 from seqmodels.errors import ConfigError, check_positive
 
 SPLITS = ("train", "val", "test")
@@ -108,14 +107,11 @@ class MemoryDataModule(L.LightningDataModule):
         return {"vocab_size": 1 + hp.n_symbols + hp.n_distractors, "n_classes": hp.n_symbols}
 
     def train_dataloader(self) -> DataLoader:
-        return shuffled_loader(self, self.split("train"), self.hparams.batch_size)
+        hp = self.hparams
+        return train_loader(self.trainer, self.split("train"), hp.batch_size, hp.seed)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.split("val"), batch_size=self.hparams.eval_batch_size)
+        return eval_loader(self.split("val"), self.hparams.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.split("test"), batch_size=self.hparams.eval_batch_size)
-
-    def report(self, model: Any, run_dir: Path) -> dict[str, float]:
-        """The chance level beside the test accuracy, so summaries can compare the two."""
-        return {"test/chance_acc": self.chance_acc}
+        return eval_loader(self.split("test"), self.hparams.eval_batch_size)

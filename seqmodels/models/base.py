@@ -10,6 +10,7 @@ from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
 from seqmodels.errors import ConfigError
+from seqmodels.tasks import record
 
 STAGES = ("train", "val", "test")
 
@@ -21,9 +22,11 @@ class SeqModule(L.LightningModule):
     Both are plain dicts such as `{"name": "AdamW", "lr": 1e-3}` and
     `{"name": "ReduceLROnPlateau", "factor": 0.5, "patience": 2}` (`name` is a class in
     `torch.optim` / `torch.optim.lr_scheduler`), so that checkpoints hold plain values only.
+    A scheduler's `interval` (default "epoch") and `monitor` (what a plateau scheduler watches,
+    default "val/loss") are Lightning's, not the scheduler's.
     """
 
-    monitor: str  # the validation metric a plateau scheduler watches
+    task: str | None = None  # the task's name, recorded in checkpoints (set by the pipeline)
     train_metrics: MetricCollection  # set by each task's module, one collection per stage
     val_metrics: MetricCollection
     test_metrics: MetricCollection
@@ -88,7 +91,10 @@ class SeqModule(L.LightningModule):
         self._log_epoch("test")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["seqmodels_class"] = type(self).__name__  # lets load_model pick the class
+        record(checkpoint, self)  # lets load_model pick the class, and resume check the task
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.task = checkpoint.get("seqmodels_task")  # a loaded model knows its task
 
     def configure_optimizers(self) -> Any:
         optimizer_cfg = dict(self.hparams.optimizer)
@@ -98,13 +104,16 @@ class SeqModule(L.LightningModule):
             return optimizer
         scheduler_cfg = dict(self.hparams.scheduler)
         interval = scheduler_cfg.pop("interval", "epoch")
+        # what a plateau scheduler watches: the validation loss, which falls as every task
+        # improves (ReduceLROnPlateau's default mode is "min")
+        monitor = scheduler_cfg.pop("monitor", "val/loss")
         scheduler_cls = _lookup(
             torch.optim.lr_scheduler, scheduler_cfg.pop("name"), "scheduler.name"
         )
         scheduler = scheduler_cls(optimizer, **scheduler_cfg)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": self.monitor},
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": monitor},
         }
 
 

@@ -12,10 +12,9 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
-from seqmodels.data.imdb import pad_batch
-from seqmodels.data.text import UNK_ID, tokenize
 from seqmodels.models.base import SeqModule
 from seqmodels.models.recurrent import RecurrentNet
+from seqmodels.text import UNK_ID, pad_batch, tokenize
 
 
 class SentimentClassifier(SeqModule):
@@ -24,8 +23,6 @@ class SentimentClassifier(SeqModule):
     The vocabulary is a hyperparameter (a plain list of words), so a checkpoint carries all it
     needs to classify raw text with `predict`.
     """
-
-    monitor = "val/acc"
 
     def __init__(
         self,

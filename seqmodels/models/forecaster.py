@@ -27,8 +27,6 @@ class Forecaster(SeqModule):
     the training stretch never reached.
     """
 
-    monitor = "val/mse"
-
     def __init__(
         self,
         net: dict[str, Any],

@@ -17,8 +17,6 @@ from seqmodels.models.recurrent import RecurrentNet
 class SequenceClassifier(SeqModule):
     """Logits over `n_classes` for each sequence of token ids, trained with cross-entropy."""
 
-    monitor = "val/acc"
-
     def __init__(
         self,
         net: dict[str, Any],

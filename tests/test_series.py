@@ -1,0 +1,194 @@
+"""task=series: a column of your own CSV or parquet file, or the sunspot numbers by default."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import seqmodels
+from seqmodels.data.series import SeriesDataModule, read_series
+from seqmodels.errors import ConfigError
+from seqmodels.evaluation import PersistenceForecast
+from seqmodels.summarize import load_jobs
+
+from .conftest import ROOT
+
+
+def write_table(path: Path, **columns) -> Path:
+    table = pd.DataFrame(columns)
+    table.to_parquet(path) if path.suffix == ".parquet" else table.to_csv(path, index=False)
+    return path
+
+
+def test_default_is_the_yearly_sunspot_numbers_shipped_with_statsmodels():
+    dm = SeriesDataModule()
+    assert len(dm.values) == 309  # 1700-2008
+    np.testing.assert_array_equal(dm.values[:5], [5, 11, 16, 23, 36])
+    assert dm.values[-1] == pytest.approx(2.9)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_column_of_a_csv_or_parquet_file_is_read_in_file_order(tmp_path, suffix):
+    values = np.sin(np.arange(120) / 5).astype(np.float32) * 10 + 3
+    path = write_table(tmp_path / f"s{suffix}", day=np.arange(120), load=values)
+    dm = SeriesDataModule(path=str(path), column="load", window=8, val_size=10, test_size=12)
+    np.testing.assert_allclose(dm.values, values, rtol=1e-6)
+    assert dm.sizes == {"train": 90, "val": 10, "test": 12}
+
+
+def test_splits_are_chronological_and_the_scale_comes_from_the_training_part_alone(tmp_path):
+    values = np.arange(100, dtype=np.float32)
+    path = write_table(tmp_path / "s.csv", x=values)
+    dm = SeriesDataModule(path=str(path), column="x", window=5, val_size=10, test_size=15)
+    for split, (first, last) in (("train", (5, 75)), ("val", (75, 85)), ("test", (85, 100))):
+        windows, targets = dm.split(split).tensors
+        np.testing.assert_array_equal(targets.numpy(), values[first:last])
+        np.testing.assert_array_equal(windows[:, -1].numpy(), values[first - 1 : last - 1])
+        np.testing.assert_array_equal(dm.target_steps(split), np.arange(first, last))
+    train_part = values[:75]  # the inputs and targets of the training windows, nothing later
+    assert dm.model_kwargs == pytest.approx(
+        {"mean": float(train_part.mean()), "std": float(train_part.std())}
+    )
+    values[75:] *= 100  # what follows the training part doesn't move the scale
+    other = SeriesDataModule(
+        path=str(write_table(tmp_path / "t.csv", x=values)),
+        column="x",
+        window=5,
+        val_size=10,
+        test_size=15,
+    )
+    assert other.model_kwargs == pytest.approx(dm.model_kwargs)
+
+
+def test_the_naive_forecast_is_each_windows_last_value():
+    dm = SeriesDataModule()
+    windows, targets = dm.split("test").tensors
+    naive = PersistenceForecast().reference(dm)
+    np.testing.assert_array_equal(naive, dm.values[dm.target_steps("test") - 1])
+    np.testing.assert_array_equal(naive, windows[:, -1].numpy())
+
+
+@pytest.mark.parametrize(
+    ("make", "column", "message"),
+    [
+        (lambda d: d / "none.csv", "x", "task.datamodule.path={d}/none.csv does not exist"),
+        (
+            lambda d: (d / "s.txt").write_text("1\n2\n") and d / "s.txt",
+            "x",
+            "task.datamodule.path={d}/s.txt is not a .csv or .parquet file",
+        ),
+        (
+            lambda d: write_table(d / "s.csv", a=[1.0, 2.0], b=[3.0, 4.0]),
+            "load",
+            "task.datamodule.column=load is not a column of {d}/s.csv; choose one of a, b",
+        ),
+        (
+            lambda d: write_table(d / "s.csv", load=["1.5", "2", "n/a!", "4"]),
+            "load",
+            "task.datamodule.column=load of {d}/s.csv is not numeric (row 2: 'n/a!')",
+        ),
+        (
+            lambda d: write_table(d / "s.parquet", load=[1.0, None, 3.0, None]),
+            "load",
+            "task.datamodule.column=load of {d}/s.parquet has 2 missing values (first at row 1)",
+        ),
+    ],
+)
+def test_bad_files_and_columns_raise_one_line_naming_the_setting(tmp_path, make, column, message):
+    path = make(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        SeriesDataModule(path=str(path), column=column)
+    assert str(err.value).startswith(message.format(d=tmp_path)) and "\n" not in str(err.value)
+
+
+def test_a_series_too_short_for_its_windows_says_so(tmp_path):
+    path = write_table(tmp_path / "s.csv", x=np.arange(30.0))
+    with pytest.raises(ConfigError, match="leave no training windows out of 10"):
+        SeriesDataModule(path=str(path), column="x", window=20, val_size=5, test_size=5)
+    assert read_series(path, "x").dtype == np.float32
+
+
+def run_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_cli_stops_on_a_missing_column_with_one_line_before_training(tmp_path):
+    path = write_table(tmp_path / "s.csv", load=np.arange(50.0))
+    result = run_train(
+        "task=series",
+        f"task.datamodule.path={path}",
+        "task.datamodule.column=price",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: task.datamodule.column=price is not a column of {path}; choose one of load"
+    )
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_of_the_three_cells_has_a_summary_led_by_mse_over_naive(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_train(
+        "-m",
+        "task=series",
+        "model=rnn,lstm,gru",
+        "task.max_epochs=3",
+        "threads=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = load_jobs(sweep)
+    assert [job.overrides["model"] for job in jobs] == ["rnn", "lstm", "gru"]
+    for job in jobs:
+        metrics = job.metrics
+        assert metrics["status"] == "ok" and metrics["task"] == "series"
+        # the naive forecast's MSE, and the model's relative to it
+        assert metrics["test/mse_over_naive"] == pytest.approx(
+            metrics["test/mse"] / metrics["test/naive_mse"], rel=1e-4
+        )
+        assert (job.folder / "predictions.png").is_file()
+        model = seqmodels.load_model(job.folder)  # raw values in, raw values out
+        windows, targets = SeriesDataModule().split("test").tensors
+        mse = torch.mean((model.predict(windows) - targets) ** 2).item()
+        assert mse == pytest.approx(metrics["test/mse"], rel=1e-4)
+    summary = (sweep / "summary.md").read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("|"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[5] == "test/mse_over_naive"  # the first metric, after the run counts
+    assert json.loads((jobs[0].folder / "metrics.json").read_text())["test/naive_mse"] > 0
+
+
+def test_a_tuned_file_for_series_applies_to_its_model_only(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    (conf / "tuned" / "series_gru.yaml").write_text(
+        "# @package _global_\nmodel:\n  hidden_size: 7\n"
+    )
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        assert compose("train", ["task=series", "model=gru"]).model.hidden_size == 7
+        assert compose("train", ["task=series", "model=lstm"]).model.hidden_size == 32
+        assert (
+            compose("train", ["task=series", "model=gru", "model.hidden_size=5"]).model.hidden_size
+            == 5
+        )

@@ -1,0 +1,57 @@
+"""What checkpoints record of their task, and what load_model and the resume check read back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqmodels.checkpoints import check_task, read_checkpoint
+from seqmodels.errors import ConfigError
+from seqmodels.models import Forecaster
+from seqmodels.tasks import module_class, record
+
+
+def saved(tmp_path, **checkpoint) -> str:
+    path = tmp_path / "x.ckpt"
+    torch.save(checkpoint, path)
+    return str(path)
+
+
+def test_a_checkpoint_records_the_class_its_module_and_the_task():
+    model = Forecaster(net={"cell": "gru", "hidden_size": 4}, optimizer={"name": "Adam"})
+    model.task = "series"
+    checkpoint: dict = {}
+    record(checkpoint, model)
+    assert checkpoint == {
+        "seqmodels_class": "Forecaster",
+        "seqmodels_module": "seqmodels.models.forecaster",
+        "seqmodels_task": "series",
+    }
+    assert module_class(checkpoint) is Forecaster
+    assert module_class({"seqmodels_class": "Forecaster"}) is Forecaster  # older checkpoints
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"seqmodels_class": "system", "seqmodels_module": "os"},  # nothing outside seqmodels
+        {"seqmodels_class": "ConfigError", "seqmodels_module": "seqmodels.errors"},  # no module
+        {"seqmodels_class": "Nope", "seqmodels_module": "seqmodels.models"},
+        {"seqmodels_class": "X", "seqmodels_module": "seqmodels.not_there"},
+    ],
+)
+def test_a_checkpoint_naming_anything_else_is_not_a_seqmodels_checkpoint(tmp_path, fields):
+    path = saved(tmp_path, **fields)
+    with pytest.raises(ConfigError, match="is not a seqmodels checkpoint"):
+        read_checkpoint(path)
+
+
+def test_resuming_another_tasks_checkpoint_names_its_task_even_with_the_same_module(tmp_path):
+    checkpoint = {"seqmodels_class": "Forecaster", "seqmodels_task": "sine"}
+    with pytest.raises(ConfigError) as err:
+        check_task(checkpoint, "x.ckpt", "series", "seqmodels.models.Forecaster")
+    assert str(err.value) == (
+        "ckpt_path=x.ckpt holds a Forecaster of task=sine, but this run is task=series: "
+        "resume it with task=sine, or start a new run"
+    )
+    check_task(checkpoint, "x.ckpt", "sine", "seqmodels.models.Forecaster")  # the same task
