@@ -10,8 +10,9 @@ from seqmodels.schema import check_command_line, check_job
 from .conftest import CONF
 
 CELLS = ("rnn", "lstm", "gru")
+TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 SHIPPED = (
-    [[f"task={t}", f"model={m}"] for t in ("sine", "imdb", "memory") for m in CELLS]
+    [[f"task={t}", f"model={m}"] for t in TASKS for m in CELLS]
     + [[f"experiment={p.stem}"] for p in sorted((CONF / "experiment").glob("*.yaml"))]
     + [[f"hparams_search={p.stem}"] for p in sorted((CONF / "hparams_search").glob("*.yaml"))]
     + [[f"trainer={p.stem}"] for p in sorted((CONF / "trainer").glob("*.yaml"))]
@@ -22,7 +23,7 @@ SHIPPED = (
 @pytest.mark.parametrize("overrides", SHIPPED, ids=lambda o: " ".join(o))
 def test_every_shipped_config_passes_the_checks(overrides):
     cfg = check_job(overrides)
-    assert cfg.task.name in ("sine", "imdb", "memory")
+    assert cfg.task.name in TASKS
 
 
 @pytest.mark.parametrize(
