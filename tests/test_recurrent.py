@@ -3,6 +3,7 @@ import torch
 
 from seqmodels.errors import ConfigError
 from seqmodels.models import CELLS, RecurrentNet
+from seqmodels.models.recurrent import READOUTS
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -39,9 +40,10 @@ def test_the_cell_is_the_named_torch_module():
     assert RecurrentNet("rnn").layers[0][0].nonlinearity == "tanh"  # the SimpleRNN
 
 
+@pytest.mark.parametrize("readout", READOUTS)
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_output_ignores_padding_amount_and_side(cell, bidirectional):
+def test_output_ignores_padding_amount_and_side(cell, bidirectional, readout):
     torch.manual_seed(0)
     net = RecurrentNet(
         cell,
@@ -50,6 +52,7 @@ def test_output_ignores_padding_amount_and_side(cell, bidirectional):
         hidden_size=8,
         num_layers=2,
         bidirectional=bidirectional,
+        readout=readout,
     ).eval()
     review = torch.randint(2, 30, (11,))
     reference = net(review[None])
@@ -65,10 +68,11 @@ def test_output_ignores_padding_amount_and_side(cell, bidirectional):
     torch.testing.assert_close(net(batch, torch.tensor([11, 40]))[:1], reference, atol=1e-5, rtol=0)
 
 
-def test_the_readout_sees_the_first_and_last_real_tokens():
+@pytest.mark.parametrize("readout", READOUTS)
+def test_the_readout_sees_the_first_and_last_real_tokens(readout):
     torch.manual_seed(0)
     net = RecurrentNet(
-        "lstm", vocab_size=30, embedding_dim=6, hidden_size=8, bidirectional=True
+        "lstm", vocab_size=30, embedding_dim=6, hidden_size=8, bidirectional=True, readout=readout
     ).eval()
     review = torch.randint(2, 30, (12,))
     changed_first, changed_last = review.clone(), review.clone()
@@ -78,10 +82,27 @@ def test_the_readout_sees_the_first_and_last_real_tokens():
     assert not torch.allclose(net(changed_last[None]), base)
 
 
+def test_pooled_readouts_are_the_masked_max_and_mean_of_the_states():
+    torch.manual_seed(0)
+    nets = {r: RecurrentNet("gru", input_size=2, hidden_size=3, readout=r).eval() for r in READOUTS}
+    for net in nets.values():  # the same recurrent weights and head for every readout
+        net.load_state_dict(nets["last"].state_dict(), strict=False)
+    x, lengths = torch.randn(2, 6, 2), torch.tensor([6, 3])
+    with torch.no_grad():
+        states = [nets["last"].layers[0][0](x[i : i + 1, :n])[0][0] for i, n in enumerate(lengths)]
+        for readout, pool in (("max", lambda s: s.amax(0)), ("mean", lambda s: s.mean(0))):
+            expected = torch.stack([nets["last"].head(pool(s)) for s in states])
+            torch.testing.assert_close(nets[readout](x, lengths), expected)
+        # attention weights are a softmax over the real steps: a constant score is the mean
+        nets["attention"].attention.weight.zero_()
+        torch.testing.assert_close(nets["attention"](x, lengths), nets["mean"](x, lengths))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"cell": "transformer"}, "model.cell='transformer'"),
+        ({"readout": "first"}, "model.readout='first'"),
         ({"hidden_size": 0}, "model.hidden_size=0"),
         ({"num_layers": -1}, "model.num_layers=-1"),
         ({"dropout": 1.0}, "model.dropout=1.0"),

@@ -9,10 +9,16 @@ from seqmodels.errors import ConfigError, check_positive
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 RECURRENT_INITS = ("torch", "orthogonal")
+# How a sequence of hidden states becomes one vector: the state at the last real step (the
+# tutorial's Keras layer), or pooled over the real steps (max/mean pooling over time, Johnson &
+# Zhang 2016; attention pooling, Yang et al. 2016).
+READOUTS = ("last", "max", "mean", "attention")
 
 
 class RecurrentNet(nn.Module):
-    """Runs recurrent layers over each sequence and reads them at its last real step.
+    """Runs recurrent layers over each sequence and reads them out into one vector: at the last
+    real step (`readout="last"`), or pooled over the real steps (`"max"`, `"mean"`,
+    `"attention"`).
 
     Inputs are feature vectors `(B, T, input_size)` or, when `vocab_size` is set, token ids
     `(B, T)` looked up in an embedding. Padding never reaches a real step of any direction,
@@ -36,6 +42,7 @@ class RecurrentNet(nn.Module):
         forget_bias: float = 0.0,
         chrono_init: float | None = None,
         padding_idx: int = 0,
+        readout: str = "last",
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -57,6 +64,8 @@ class RecurrentNet(nn.Module):
             raise ConfigError(
                 f"model.recurrent_init={recurrent_init!r} must be one of {RECURRENT_INITS}"
             )
+        if readout not in READOUTS:
+            raise ConfigError(f"model.readout={readout!r} must be one of {list(READOUTS)}")
         if vocab_size is not None:
             check_positive("model", vocab_size=vocab_size)
             self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
@@ -103,6 +112,9 @@ class RecurrentNet(nn.Module):
                     bias.data[hidden_size : 2 * hidden_size] = forget_bias
         if chrono_init is not None:
             self._chrono_init(cell, chrono_init, forget_bias)
+        self.readout = readout
+        # attention pooling: one learned score per step, softmax over the real steps
+        self.attention = nn.Linear(hidden_size * directions, 1) if readout == "attention" else None
         self.head = nn.Linear(hidden_size * directions, output_size)
 
     def _chrono_init(self, cell: str, max_lag: float, forget_bias: float) -> None:
@@ -166,11 +178,25 @@ class RecurrentNet(nn.Module):
                 backward = directions[1](_gather_steps(h, reverse))[0]
                 outputs.append(_gather_steps(backward, reverse))  # back in time order
             h = torch.cat(outputs, dim=-1)  # (B, T, dirs * H)
-        # Forward direction at the last real step; backward direction at the first.
-        last = h[torch.arange(batch, device=h.device), lengths - 1]  # (B, dirs * H)
-        if bidirectional:
-            last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], dim=-1)
-        return self.head(self.dropout(last))
+        return self.head(self.dropout(self._read_out(h, lengths)))  # (B, output_size)
+
+    def _read_out(self, h: Tensor, lengths: Tensor) -> Tensor:
+        """One vector `(B, dirs * H)` per sequence from the states `(B, T, dirs * H)`; steps past
+        `lengths` are padding and never count."""
+        batch, steps = h.shape[:2]
+        if self.readout == "last":
+            # Forward direction at the last real step; backward direction at the first.
+            last = h[torch.arange(batch, device=h.device), lengths - 1]  # (B, dirs * H)
+            if len(self.layers[0]) == 2:
+                last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], -1)
+            return last
+        real = torch.arange(steps, device=h.device) < lengths.unsqueeze(1)  # (B, T)
+        if self.readout == "max":
+            return h.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(dim=1)
+        if self.readout == "mean":
+            return (h * real.unsqueeze(-1)).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
+        scores = self.attention(h).squeeze(-1).masked_fill(~real, float("-inf"))  # (B, T)
+        return torch.einsum("bt,bth->bh", scores.softmax(dim=1), h)
 
     def _left_align(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Moves the real tokens of each row to its front, whichever side the padding was on."""
