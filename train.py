@@ -28,17 +28,19 @@ from seqmodels.checkpoints import read_checkpoint
 from seqmodels.errors import ConfigError
 from seqmodels.jobs import assign_resources, record_failure
 from seqmodels.pipeline import holds_results, main_metric, train
+from seqmodels.sweeps import check_multirun, is_multirun, job_folder
 
 CONF = Path(__file__).resolve().parent / "conf"
 # checked before Hydra starts, so that a typo gets one line listing the choices
 GROUPS = ("task", "model", "trainer", "logger", "callbacks", "experiment", "hparams_search")
-SLURM_LAUNCHERS = ("slurm", "submitit_slurm")  # they start a job's DDP processes themselves
 # how a run is started, not part of what it is
 RUN_KEYS = ("resume", "ckpt_path", "resume_sweep")
 
 # Run folders are named by the second and the process id: two runs started in the same second
 # on one machine still get folders of their own. Cached, so a run resolves it once.
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
+# One level, safe for any swept value (a path, a long string): conf/train.yaml's sweep.subdir.
+OmegaConf.register_new_resolver("job_folder", job_folder)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,6 @@ def prepare_argv(args: list[str]) -> list[str]:
             raise ConfigError(
                 f"{arg} is not a valid override: {str(err).splitlines()[0]}"
             ) from None
-    multirun = bool({"-m", "--multirun"} & set(flags))
     values: dict[str, list[str]] = {}
     for override in overrides.values():
         key = override.key_or_group
@@ -99,20 +100,21 @@ def prepare_argv(args: list[str]) -> list[str]:
                 raise ConfigError(
                     f"{group}={value} is not a {group} config; choose one of {', '.join(choices)}"
                 )
-    launcher = (values.get("hydra/launcher") or ["basic"])[0]
-    if multirun and "ddp" in values.get("trainer", []) and launcher not in SLURM_LAUNCHERS:
-        raise ConfigError(
-            f"trainer=ddp under hydra/launcher={launcher} would start each job's processes with "
-            "the whole sweep; run the DDP jobs one by one, or with hydra/launcher=slurm "
-            "(SLURM starts one process per device: hydra.launcher.tasks_per_node=devices)"
-        )
+    check_multirun(values, flags, CONF)  # DDP only where each job's processes start right
+    multirun = is_multirun(values, flags, CONF)  # -m, hydra.mode=MULTIRUN or a search
 
     if sweep := next(iter(values.get("resume_sweep", [])), None):
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
         return resume_sweep_argv(Path(sweep), overrides, flags)
     sweep_dir = next(iter(values.get("hydra.sweep.dir", [])), None)
-    if multirun and sweep_dir and any(holds_results(p) for p in Path(sweep_dir).glob("*/")):
+    shared_study = bool(values.get("hydra.sweeper.storage"))  # workers of one search join
+    if (
+        multirun
+        and sweep_dir
+        and not shared_study
+        and any(holds_results(p) for p in Path(sweep_dir).glob("*/"))
+    ):
         raise ConfigError(
             f"hydra.sweep.dir={sweep_dir} already holds finished or started jobs; complete that "
             f"sweep with resume_sweep={sweep_dir}, or choose another folder"
