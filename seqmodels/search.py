@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import re
+import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
@@ -54,6 +56,7 @@ STUDY_FILE = "optuna.db"  # the default storage, in the sweep folder
 # The override that gives each trial's job the pruning callback (kept out of folder names).
 PRUNING_OVERRIDE = "+callbacks.optuna_pruning._target_=seqmodels.search.TrialPruning"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial
 _running: dict[int, optuna.Trial] = {}  # job number -> trial, for TrialPruning in this process
 
 
@@ -146,7 +149,8 @@ class TrialPruning(Callback):
     process (the default launcher); elsewhere it reports nothing."""
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.checkpoint_callback is None:
+        fitting = trainer.state.fn == TrainerFn.FITTING  # not the final validate() of the best
+        if not fitting or trainer.sanity_checking or trainer.checkpoint_callback is None:
             return
         trial = _running.get(HydraConfig.get().job.num) if HydraConfig.initialized() else None
         value = trainer.callback_metrics.get(trainer.checkpoint_callback.monitor)
@@ -227,6 +231,7 @@ class Search(Sweeper):
             trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
             for trial in trials:
                 trial.set_user_attr("sweep_dir", str(self.sweep_dir))
+                trial.set_user_attr("worker", WORKER)
                 if "job" not in trial.user_attrs:  # a re-run keeps its folder
                     trial.set_user_attr("job", trial.number)
             self._run(study, trials, fixed)
