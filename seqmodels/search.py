@@ -20,8 +20,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import re
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from seqmodels.errors import ConfigError
 from seqmodels.files import write_text
@@ -116,9 +119,16 @@ def open_study(
     """Creates the study in `storage` (a database URL) or loads it if it exists. The sampler's
     `seed` is offset by the trials already stored plus `seed_offset`, so a resumed search or a
     second worker does not draw the first trials' values again."""
-    study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=direction, load_if_exists=True
-    )
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(
+                storage=storage, study_name=study_name, direction=direction, load_if_exists=True
+            )
+            break
+        except SQLAlchemyError:  # workers started together race to create the tables
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + random.random())
     if study.direction.name.lower() != direction:
         raise ConfigError(
             f"hydra.sweeper.direction={direction}: study {study_name} in {masked(storage)} "
@@ -208,6 +218,8 @@ class Search(Sweeper):
         if self.pruner is not None:
             fixed.append(PRUNING_OVERRIDE)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        # the command, as Hydra's own sweeper keeps it: resume_sweep= reads it back
+        write_text(self.sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         storage = self.storage or f"sqlite:///{self.sweep_dir / STUDY_FILE}"
         study = open_study(
             storage,

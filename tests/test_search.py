@@ -145,14 +145,15 @@ def test_a_killed_search_is_completed_by_resume_sweep_without_rerunning_finished
     trials = load_study(sweep).trials
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(done) == 3 and trials[1].user_attrs["interrupted"]  # trial 1 was run again
-    assert sorted(t.user_attrs["job"] for t in done) == [0, 1, 2]
-    rerun = next(t for t in done if t.user_attrs["job"] == 1)
+    # trial 2 ran trial 1's values again in folder 1; trial 3 is new, in folder 3
+    assert [(t.number, t.user_attrs["job"]) for t in done] == [(0, 0), (2, 1), (3, 3)]
+    rerun = trials[2]
     assert rerun.params == killed[1].params  # in its own folder, from its last.ckpt
     metrics = job_metrics(sweep)
     assert len(metrics) == 3 and all(m["status"] == "ok" for m in metrics.values())
     (name,) = first
     assert metrics[name]["finished_at"] == first[name]["finished_at"]  # not trained again
-    new = next(t for t in done if t.user_attrs["job"] == 2)
+    new = trials[3]
     assert new.params != killed[0].params  # the sampler went on, it did not start over
     assert sum(int(row["runs"]) for row in read_rows(sweep / "summary.csv")) == 3
 
@@ -174,7 +175,7 @@ def postgres_url() -> Iterator[str]:
     bin_dir = _postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed: apt-get install -y postgresql (.ci/run does)")
-    pytest.importorskip("psycopg2", reason="the test extra's psycopg2-binary is not installed")
+    pytest.importorskip("psycopg", reason="the test extra's psycopg[binary] is not installed")
     folder = Path(tempfile.mkdtemp(prefix="seqmodels-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
