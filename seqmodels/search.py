@@ -48,6 +48,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from seqmodels.errors import ConfigError
@@ -146,8 +147,6 @@ def open_study(
 
 def masked(url: str) -> str:
     """A storage URL without its password, for logs and results files."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -257,7 +256,7 @@ class Search(Sweeper):
         mine = [t for t in study.trials if t.user_attrs.get("sweep_dir") == str(self.sweep_dir)]
         done = [t for t in mine if t.state in FINISHED and not t.user_attrs.get("interrupted")]
         for t in mine:
-            if t.state == TrialState.RUNNING:
+            if t.state == TrialState.RUNNING:  # (Optuna has no public setter for a stored trial)
                 study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
                 study.tell(t.number, state=TrialState.FAIL)
                 study.enqueue_trial(t.params, user_attrs={"job": t.user_attrs["job"]})
@@ -289,7 +288,7 @@ class Search(Sweeper):
                 self._tell(study, trial, ret)
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> None:
-        value = ret._return_value if ret.status == JobStatus.COMPLETED else None
+        value = ret.return_value if ret.status == JobStatus.COMPLETED else None
         if isinstance(value, int | float) and math.isfinite(value):
             if "pruned_at_epoch" in trial.user_attrs:
                 study.tell(trial, state=TrialState.PRUNED)

@@ -268,8 +268,8 @@ def test_swept_paths_give_one_level_job_folders_a_summary_and_exit_status_1(tmp_
     )
     folders = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert len(folders) == 2 and all((sweep / f / "metrics.json").is_file() for f in folders)
-    assert folders[1].startswith("1_task.datamodule.data_dir=nonexistent-")
-    assert folders[0].startswith("0_task.datamodule.data_dir=") and "imdb-" in folders[0]
+    assert folders[1].startswith("1_model=rnn,task.datamodule.data_dir=nonexistent-")
+    assert folders[0].startswith("0_model=rnn,task.datamodule.data_dir=") and "imdb-" in folders[0]
     rows = read_rows(sweep / "summary.csv")
     assert sorted((row["runs"], row["failed"]) for row in rows) == [("0", "1"), ("1", "0")]
 
