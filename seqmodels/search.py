@@ -214,8 +214,11 @@ class Search(Sweeper):
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
         space, fixed = search_space([*(f"{k}={v}" for k, v in self.params.items()), *arguments])
-        if self.pruner is not None:
+        launcher = self.config.hydra.runtime.choices.get("hydra/launcher", "basic")
+        if self.pruner is not None and launcher == "basic":
             fixed.append(PRUNING_OVERRIDE)
+        elif self.pruner is not None:  # its jobs run in other processes, away from the trials
+            log.warning("hydra/launcher=%s: trials run without pruning", launcher)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         # the command, as Hydra's own sweeper keeps it: resume_sweep= reads it back
         write_text(self.sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))

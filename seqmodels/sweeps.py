@@ -30,7 +30,7 @@ def _digest(text: str) -> str:
 
 def safe_value(value: str) -> str:
     """`value` if it is short and plain; else its last readable characters, `-`, and a hash of
-    the whole value (`/data/imdb` -> `data_imdb-1f0c3a9e`), so distinct values stay distinct."""
+    the whole value (`/data/imdb` -> `data_imdb-7e0d9057`), so distinct values stay distinct."""
     if len(value) <= MAX_VALUE and not UNSAFE.search(value):
         return value
     tail = UNSAFE.sub("_", value).strip("_")[-20:].lstrip("_.-")
