@@ -91,14 +91,13 @@ def distribution(override: Override) -> BaseDistribution | None:
 
 
 def search_space(arguments: Sequence[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
-    """Splits `key=value` overrides into the searched distributions and the fixed overrides."""
-    space, fixed = {}, []
-    for override in OverridesParser.create().parse_overrides(list(arguments)):
-        dist = distribution(override)
-        if dist is None:
-            fixed.append(override.input_line)
-        else:
-            space[override.get_key_element()] = dist
+    """Splits `key=value` overrides into the searched distributions and the fixed overrides;
+    of two for one key the later wins (the command line's over the config's `params`)."""
+    last = {
+        o.get_key_element(): o for o in OverridesParser.create().parse_overrides(list(arguments))
+    }
+    space = {key: dist for key, o in last.items() if (dist := distribution(o)) is not None}
+    fixed = [o.input_line for key, o in last.items() if key not in space]
     return space, fixed
 
 

@@ -324,9 +324,9 @@ class SummaryCallback(Callback):
             ) from err
         print(summary.markdown)
         print(f"Summary: {sweep_dir / 'summary.md'}")
-        if summary.failed or failed:
+        if failed:
             raise SystemExit(
-                f"error: {max(summary.failed, failed)} of {len(summary.jobs)} jobs failed; "
+                f"error: {failed} of {len(summary.jobs)} jobs failed; "
                 f"see {sweep_dir / 'summary.md'}"
             )
 

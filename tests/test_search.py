@@ -340,10 +340,12 @@ def test_search_space_reads_hydra_sweep_syntax_as_optuna_distributions():
     params = params["hydra"]["sweeper"]["params"]
     space, fixed = search_space(
         [*(f"{k}={v}" for k, v in params.items()), "seed=range(0,10,3)", "trainer.max_epochs=2"]
+        + ["model.hidden_size=16"]  # typed: fixed, no longer searched
     )
-    assert fixed == ["trainer.max_epochs=2"]
+    assert fixed == ["model.hidden_size=16", "trainer.max_epochs=2"]
+    assert "model.hidden_size" not in space
     assert space["task.module.optimizer.lr"] == FloatDistribution(1e-3, 3e-2, log=True)
-    assert space["model.hidden_size"] == CategoricalDistribution([4, 8, 16, 32, 64])
+    assert space["task.datamodule.batch_size"] == CategoricalDistribution([16, 32, 64])
     assert space["seed"] == IntDistribution(0, 9, step=3)  # 0, 3, 6, 9: range's end excluded
     assert override_value("/data/imdb") == "/data/imdb"
     assert override_value("a b,c") == "'a b,c'" and override_value(None) == "null"
