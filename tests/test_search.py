@@ -244,6 +244,23 @@ def test_two_workers_on_one_postgresql_study_share_it_and_one_summary(tmp_path, 
     assert results["best_value"] == pytest.approx(min(t.value for t in trials))
 
 
+@pytest.mark.slow
+def test_a_worker_started_later_joins_the_shared_sweep_folder_of_its_study(tmp_path):
+    sweep, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
+    worker = ("hparams_search=lstm_sine", "hydra.sweeper.n_trials=1", "trainer=debug", *QUICK)
+    shared = (f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={sweep}")
+    for _ in range(2):  # one worker, then another into the same folder and study
+        result = run_train(*worker, *shared, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    trials = optuna.load_study(study_name="lstm_sine", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert sorted(p.parent.name.split("_")[0] for p in sweep.glob("*/metrics.json")) == ["0", "1"]
+    assert len(read_rows(sweep / "summary.csv")) == 2
+    # without a shared storage, a folder that holds jobs is another search's: refused
+    alone = run_train(*worker, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert alone.returncode == 1 and "already holds finished or started jobs" in alone.stderr
+
+
 # --- Odd swept values, failed jobs, and the summary ------------------------------------------
 
 
