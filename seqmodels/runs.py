@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.errors import ConfigError
 from seqmodels.files import TMP_SUFFIX, write_json, write_text
+from seqmodels.sweeps import job_folder
 
 # How a run is started, not part of what it is.
 RUN_KEYS = ("resume", "ckpt_path", "resume_sweep")
@@ -318,6 +319,11 @@ class SweepFolder:
             RunFolder(p.parent.parent) for p in sorted(self.path.glob("*/.hydra/overrides.yaml"))
         ]
 
+    def failed(self) -> list[RunFolder]:
+        """The jobs that failed or diverged, read from their metrics.json alone (so a sweep
+        still reports its failures when summarizing fails)."""
+        return [job for job in self.jobs() if job.status in FAILED]
+
     def holds_jobs(self) -> bool:
         """Whether jobs already started here (a new sweep into it would start them over)."""
         return any(job.holds_results() or job.is_run() for job in self.jobs())
@@ -387,6 +393,8 @@ def config_saved_now(output_dir: str | Path) -> bool:
 
 
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+# One level, safe for any swept value (a path, a long string): conf/train.yaml's sweep.subdir.
+OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
 OmegaConf.register_new_resolver("seqmodels.run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("seqmodels.config_subdir", _config_subdir, replace=True)
 

@@ -184,7 +184,6 @@ CONF = Path(__file__).resolve().parent.parent / "conf"
 # config groups whose choice is checked against conf/<group>/*.yaml; the first three are needed
 GROUPS = ("task", "model", "trainer", "logger", "callbacks", "experiment", "hparams_search")
 REQUIRED_GROUPS = ("task", "model", "trainer")
-SLURM_LAUNCHERS = ("slurm", "submitit_slurm")  # they start a job's DDP processes themselves
 MAX_CHECKED_JOBS = 64  # sweep jobs composed and checked up front
 
 
@@ -197,6 +196,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     from hydra.errors import HydraException
 
     from seqmodels.runs import RunFolder, SweepFolder, is_main_process
+    from seqmodels.sweeps import check_multirun, is_multirun
     from seqmodels.tasks import check_overrides
 
     if not is_main_process():  # a DDP process that Lightning started: rank 0 checked it all
@@ -214,9 +214,9 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
                 f"{arg} is not a valid override ({why}); write key=value, with a "
                 "comma-separated list only after -m (a sweep)"
             ) from None
-    multirun = bool({"-m", "--multirun"} & set(flags))
     check_overrides(o.key_or_group for o in overrides.values())  # settings with one place
     values = {o.key_or_group: _values(o) for o in overrides.values()}
+    multirun = is_multirun(values, flags, conf)  # -m, hydra.mode=MULTIRUN or a search config
     for group in GROUPS:
         choices = sorted(p.stem for p in (conf / group).glob("*.yaml"))
         for value in values.get(group, []):
@@ -229,13 +229,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
                 raise ConfigError(
                     f"{group}={value} is not a {group} config; choose one of {', '.join(choices)}"
                 )
-    launcher = (values.get("hydra/launcher") or ["basic"])[0]
-    if multirun and "ddp" in values.get("trainer", []) and launcher not in SLURM_LAUNCHERS:
-        raise ConfigError(
-            f"trainer=ddp under hydra/launcher={launcher} would start each job's processes with "
-            "the whole sweep; run the DDP jobs one by one, or with hydra/launcher=slurm "
-            "(SLURM starts one process per device: hydra.launcher.tasks_per_node=devices)"
-        )
+    check_multirun(values, flags, conf)  # DDP only where each job's processes start right
     if sweep := _first(values, "resume_sweep"):
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
@@ -248,7 +242,8 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
                 "resume= continues one run; complete a sweep with -m resume_sweep=<sweep folder>"
             )
         sweep_dir = _first(values, "hydra.sweep.dir")
-        if sweep_dir and SweepFolder(sweep_dir).holds_jobs():
+        shared_study = bool(_first(values, "hydra.sweeper.storage"))  # workers of one search
+        if sweep_dir and not shared_study and SweepFolder(sweep_dir).holds_jobs():
             raise ConfigError(
                 f"hydra.sweep.dir={sweep_dir} already holds finished or started jobs; complete "
                 f"that sweep with resume_sweep={sweep_dir}, or choose another folder"

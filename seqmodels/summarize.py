@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import logging
 import math
 import statistics
 import sys
@@ -28,6 +29,8 @@ from seqmodels.runs import FAILED, SweepFolder
 FACTS = ("params", "epochs", "train_seconds", "fit_seconds", "train_samples_per_second")
 CHANCE_MARGIN = 0.1  # how far above its chance level a metric must be to count as learned
 IGNORED_OVERRIDES = {"seed", "threads", "experiment", "hparams_search"}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -298,19 +301,31 @@ def mark_above_chance(
 
 
 class SummaryCallback(Callback):
-    """Hydra callback: summarizes the sweep when a multirun ends; exits 1 if a job failed."""
+    """Hydra callback: summarizes the sweep when a multirun ends; exits 1 if a job failed, even
+    where summarizing fails (the failures are counted from the jobs' metrics.json)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        summary = summarize(sweep_dir)
-        print(summary.markdown)
-        print(f"Summary: {sweep_dir / 'summary.md'}")
-        if summary.failed:
+        failed = len(SweepFolder(sweep_dir).failed())  # read without the summary
+        try:
+            try:
+                summary = summarize(sweep_dir)
+            except Exception:  # a plot that can't be drawn must not cost the tables
+                log.exception("summary plots failed; writing the tables only")
+                summary = summarize(sweep_dir, plot=False)
+        except Exception as err:
             # SystemExit passes Hydra's callback guard, which turns exceptions into warnings.
             raise SystemExit(
-                f"error: {summary.failed} of {len(summary.jobs)} jobs failed; "
+                f"error: summarizing {sweep_dir} failed ({type(err).__name__}: {err}); "
+                f"{failed} jobs failed; retry: python -m seqmodels.summarize {sweep_dir}"
+            ) from err
+        print(summary.markdown)
+        print(f"Summary: {sweep_dir / 'summary.md'}")
+        if failed:
+            raise SystemExit(
+                f"error: {failed} of {len(summary.jobs)} jobs failed; "
                 f"see {sweep_dir / 'summary.md'}"
             )
 
