@@ -112,10 +112,11 @@ class SineDataModule(L.LightningDataModule):
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
-        """What the model must know of the data: the training series' scale."""
+        """What the model must know of the data: the training series' scale, the window length."""
         noisy, _ = self.series
         train = noisy[: self.n_train + self.hparams.window]
-        return {"mean": float(train.mean()), "std": float(train.std()) or 1.0}
+        std = float(train.std()) or 1.0
+        return {"mean": float(train.mean()), "std": std, "window": self.hparams.window}
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         # Whole batches are sliced out of the window tensors in one indexing call, rather than
