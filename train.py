@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from seqmodels import console
 from seqmodels.checkpoints import read_checkpoint
 from seqmodels.errors import ConfigError
 from seqmodels.jobs import assign_resources, record_failure
@@ -47,7 +48,8 @@ log = logging.getLogger(__name__)
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    print(f"Run folder: {run_dir}")
+    console.setup()  # Lightning's lines and warnings into train.log, each warning once
+    log.info("Run folder: %s", run_dir)
     try:
         assign_resources(cfg, hydra_cfg)
         metrics = train(cfg, run_dir)
@@ -62,7 +64,7 @@ def main(cfg: DictConfig) -> float:
         record_failure(cfg, run_dir, err)
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, run_dir / "metrics.json")
         return math.nan  # a failed trial for a sweeper; the other jobs go on
-    print(f"Run folder: {run_dir}")
+    console.report(run_dir, metrics, cfg.task.get("test_metric"))
     return main_metric(cfg, metrics)
 
 

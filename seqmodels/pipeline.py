@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import (
 )
 from omegaconf import DictConfig, OmegaConf
 
+from seqmodels import console
 from seqmodels.checkpoints import check_resumable, check_task, read_checkpoint
 from seqmodels.errors import ConfigError
 from seqmodels.files import AtomicCheckpointIO, write_json, write_text  # noqa: F401 (summarize)
@@ -90,9 +91,10 @@ def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L
     """
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
     refresh_rate = args.pop("progress_bar_refresh_rate", 1)
-    if args.get("enable_progress_bar", True):
-        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=refresh_rate)]
-    return L.Trainer(**args, callbacks=callbacks, **kwargs)
+    # a bar on a terminal, else one line per epoch (seqmodels/console.py)
+    progress = console.progress_callbacks(refresh_rate, args.get("enable_progress_bar", True))
+    args["enable_progress_bar"] = any(isinstance(c, TQDMProgressBar) for c in progress)
+    return L.Trainer(**args, callbacks=[*callbacks, *progress], **kwargs)
 
 
 def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
@@ -178,7 +180,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if best:
         model = type(model).load_from_checkpoint(best, map_location=model.device, weights_only=True)
     (val_metrics,) = trainer.validate(model, datamodule=datamodule, verbose=False)
-    (test_metrics,) = trainer.test(model, datamodule=datamodule)
+    (test_metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)  # console.report
     metrics: dict[str, Any] = {
         "status": "ok",
         "task": cfg.task.name,
