@@ -115,44 +115,56 @@ def _epoch_label(epoch: int) -> str:
     return "before training" if epoch == 0 else f"after epoch {epoch}"
 
 
+def _mark_lag(ax: plt.Axes, lag: int | None, label: bool = True) -> None:
+    """A vertical line at the memory task's symbol, `lag` steps from the end."""
+    if lag is not None:
+        ax.axvline(
+            lag, color="tab:red", ls=":", lw=1.2, label=f"the symbol (lag {lag})" if label else None
+        )
+
+
 def plot_gradient_flow(data: dict, path: Path) -> None:
     """||dL/dx_t|| against distance from the end, log scale, one curve per recorded epoch."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
     for record, color in zip(data["records"], colors, strict=True):
         ax.plot(
             data["distance"], record["grad_norm"], color=color, label=_epoch_label(record["epoch"])
         )
+    _mark_lag(ax, data.get("lag"))
     ax.set_yscale("log")
     ax.set_xlabel("distance from the end (steps)")
     ax.set_ylabel("mean ||dL/dx_t||")
     ax.set_title(f"{data['cell']}: gradient reaching each input step")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.legend(loc="outside right upper", fontsize="small")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
 def plot_gates(data: dict, path: Path) -> None:
     """Each gate's mean activation against distance from the end, one curve per recorded epoch."""
     names = list(data["records"][0]["gates"])
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), sharey=True)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.6 * len(names) + 1.8, 3.6), sharey=True, layout="constrained"
+    )
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
-    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+    for i, (ax, name) in enumerate(zip(np.atleast_1d(axes), names, strict=True)):
         for record, color in zip(data["records"], colors, strict=True):
             ax.plot(
                 data["distance"],
                 record["gates"][name],
                 color=color,
-                label=_epoch_label(record["epoch"]),
+                label=_epoch_label(record["epoch"]) if i == 0 else None,
             )
+        _mark_lag(ax, data.get("lag"), label=i == 0)
         ax.set_title(f"{data['cell']}: {name} gate")
         ax.set_xlabel("distance from the end (steps)")
         ax.set_ylim(0, 1)
     np.atleast_1d(axes)[0].set_ylabel("mean activation")
-    np.atleast_1d(axes)[-1].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.legend(loc="outside right upper", fontsize="small")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 

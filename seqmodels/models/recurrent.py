@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -9,6 +14,21 @@ from seqmodels.errors import ConfigError, check_positive
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 RECURRENT_INITS = ("torch", "orthogonal")
+
+
+@dataclass
+class InputTrace:
+    """What the first recurrent layer read and wrote in the last forward pass of a trace.
+
+    `inputs` `(B, T, I)` is a leaf that requires grad (differentiate a loss by it: the gradient
+    reaching each input step); `layer` is the first layer's forward-direction module and
+    `outputs` `(B, T, H)` its outputs, from which its gates can be recomputed.
+    """
+
+    layer: nn.RNNBase
+    inputs: Tensor | None = None
+    outputs: Tensor | None = None
+    _handles: list[Any] = field(default_factory=list, repr=False)
 
 
 class RecurrentNet(nn.Module):
@@ -69,6 +89,7 @@ class RecurrentNet(nn.Module):
             input_size = embedding_dim
         else:
             self.embedding = None
+        self.cell = cell
         self.padding_idx = padding_idx
         self.hidden_size = hidden_size
         self.input_dropout = nn.Dropout(embedding_dropout)
@@ -171,6 +192,34 @@ class RecurrentNet(nn.Module):
         if bidirectional:
             last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], dim=-1)
         return self.head(self.dropout(last))
+
+    @contextmanager
+    def trace_inputs(self) -> Iterator[InputTrace]:
+        """While open, each forward pass records in the yielded `InputTrace` what the first
+        recurrent layer reads (after embedding and input dropout) as a leaf tensor that
+        requires grad, and what that layer's forward direction outputs.
+
+        Diagnostics such as `seqmodels.callbacks.GradientFlow` use it to measure how far back
+        in time the loss gradient reaches without depending on how the network is built.
+        """
+        trace = InputTrace(layer=self.layers[0][0])
+
+        def take_input(_: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
+            trace.inputs = output.detach().requires_grad_()  # (B, T, I), a leaf
+            return trace.inputs
+
+        def take_output(_: nn.Module, args: tuple[Tensor, ...], output: tuple) -> None:
+            trace.outputs = output[0].detach()  # (B, T, H)
+
+        trace._handles = [
+            self.input_dropout.register_forward_hook(take_input),
+            trace.layer.register_forward_hook(take_output),
+        ]
+        try:
+            yield trace
+        finally:
+            for handle in trace._handles:
+                handle.remove()
 
     def _left_align(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Moves the real tokens of each row to its front, whichever side the padding was on."""
