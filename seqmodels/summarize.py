@@ -207,6 +207,9 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     lead = [first[0].test_metric, first[0].monitor, "params", "train_seconds"]
     lead += ["train_samples_per_second"]
     text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns]) + chance
+    fixed = fixed_settings(jobs)
+    if fixed:
+        text = f"Every job ran with {fixed}.\n\n{text}"
     full = markdown(columns, rows)
     failures = [job for job in jobs if job.status == "failed"]
     if failures:
@@ -220,14 +223,40 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     write_text(sweep_dir / "summary.csv", out.getvalue())
     write_text(
         sweep_dir / "summary.md",
-        f"# Summary of {sweep_dir}\n\nMean ± std over seeds.\n\n{text}\n## Every metric\n\n{full}",
+        f"# Summary of {sweep_dir}\n\nMean ± sample standard deviation (n − 1) over seeds.\n\n"
+        f"{text}\n## Every metric\n\n{full}",
     )
     if plot:
         from seqmodels.plots import plot_gradient_flow_overlay, plot_summary
 
-        plot_summary(groups, numeric, sweep_dir / "summary.png")
+        plot_summary(groups, numeric, sweep_dir / "summary.png", fixed=fixed)
         plot_gradient_flow_overlay(groups, numeric, sweep_dir / "summary_gradient_flow.png")
     return Summary(jobs, groups, columns, rows, text)
+
+
+def fixed_settings(jobs: list[Job]) -> str:
+    """The command-line settings every job shares (what the sweep fixed rather than varied),
+    each with the task's default where conf/task/ has one: `task.max_epochs=3 (default 300)`.
+    A short smoke run's summary says so. Seeds, threads and Hydra's own settings are left out."""
+    shared = {
+        name: value
+        for name, value in jobs[0].overrides.items()
+        if all(job.overrides.get(name) == value for job in jobs)
+        and name not in {"task", "model", *IGNORED_OVERRIDES}
+        and not name.startswith(("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path"))
+    }
+    task = jobs[0].overrides.get("task", "")
+    task_file = Path(__file__).resolve().parent.parent / "conf" / "task" / f"{task}.yaml"
+    defaults = yaml.safe_load(task_file.read_text()) if task_file.is_file() else {}
+    parts = []
+    for name, value in shared.items():
+        # conf/trainer/default.yaml takes max_epochs from the task
+        key = {"trainer.max_epochs": "task.max_epochs"}.get(name, name)
+        default: Any = defaults if key.startswith("task.") else None
+        for part in key.removeprefix("task.").split("."):
+            default = default.get(part) if isinstance(default, dict) else None
+        parts.append(f"{name}={value}" + (f" (default {default})" if default is not None else ""))
+    return ", ".join(parts)
 
 
 def numeric_key(groups: list[Group]) -> str | None:

@@ -160,5 +160,7 @@ class SineDataModule(L.LightningDataModule):
             predictions,
             oracle,
             run_dir / "predictions.png",
+            title=f"{model.hparams.net['cell']}, seed {self.hparams.seed}: test MSE "
+            f"{model_mse:.4g} ({model_mse / oracle_mse:.3g}x the oracle's {oracle_mse:.4g})",
         )
         return {"test/oracle_mse": oracle_mse, "test/mse_over_oracle": model_mse / oracle_mse}
