@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 from seqmodels.errors import ConfigError, check_positive
+from seqmodels.models.base import SeqModule
 from seqmodels.models.recurrent import RecurrentNet
 from seqmodels.pipeline import write_json
 from seqmodels.plots import plot_gates, plot_gradient_flow
@@ -28,8 +29,10 @@ def gate_activations(rnn: nn.LSTM | nn.GRU, inputs: Tensor, outputs: Tensor) -> 
     (`cell` for the LSTM, `new` for the GRU) that the gates mix into the state.
     """
     previous = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # (B, T, H)
-    from_input = inputs @ rnn.weight_ih_l0.T + rnn.bias_ih_l0  # (B, T, gates * H)
-    from_state = previous @ rnn.weight_hh_l0.T + rnn.bias_hh_l0  # (B, T, gates * H)
+    weight_ih, bias_ih = rnn.get_parameter("weight_ih_l0"), rnn.get_parameter("bias_ih_l0")
+    weight_hh, bias_hh = rnn.get_parameter("weight_hh_l0"), rnn.get_parameter("bias_hh_l0")
+    from_input = inputs @ weight_ih.T + bias_ih  # (B, T, gates * H)
+    from_state = previous @ weight_hh.T + bias_hh  # (B, T, gates * H)
     if isinstance(rnn, nn.LSTM):  # torch's order: input, forget, cell, output
         i, f, g, o = (from_input + from_state).chunk(4, dim=-1)
         return {
@@ -65,7 +68,7 @@ def by_distance_from_end(values: Tensor, lengths: Tensor) -> tuple[Tensor, Tenso
 
 
 def input_gradients(
-    module: L.LightningModule, batch: tuple[Tensor, ...], gates: bool = False
+    module: SeqModule, batch: tuple[Tensor, ...], gates: bool = False
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-sequence gradient norms `(B, T)` with respect to the recurrent layers' input.
 
@@ -78,9 +81,11 @@ def input_gradients(
         # module.loss is a batch mean; times B it is the sum whose gradient per sequence is
         # that sequence's own, since sequences don't interact.
         loss = module.loss(batch) * len(batch[-1])
+    if trace.inputs is None or trace.outputs is None:
+        raise RuntimeError(f"{type(module).__name__}.loss never ran its network's first layer")
     (grad,) = torch.autograd.grad(loss, trace.inputs)  # (B, T, I)
     activations = {}
-    if gates and type(trace.layer) in GATES:
+    if gates and isinstance(trace.layer, nn.LSTM | nn.GRU):
         with torch.no_grad():
             activations = gate_activations(trace.layer, trace.inputs.detach(), trace.outputs)
         activations = {name: activations[name] for name in GATES[type(trace.layer)]}
@@ -138,11 +143,10 @@ class GradientFlow(Callback):
 
     def record(self, trainer: L.Trainer, module: L.LightningModule, epoch: int) -> None:
         """Adds the measurements of the module as it is now, labelled with `epoch`."""
-        net = getattr(module, "net", None)
-        if not hasattr(module, "loss") or not isinstance(net, RecurrentNet):
+        if not isinstance(module, SeqModule):
             raise ConfigError(
-                f"callbacks.gradient_flow needs a seqmodels module with a RecurrentNet .net and "
-                f".loss(batch); {type(module).__name__} lacks them"
+                f"callbacks.gradient_flow needs a seqmodels module (a SeqModule with a "
+                f"RecurrentNet .net and .loss(batch)); {type(module).__name__} is not one"
             )
         batch = self._fixed_batch(trainer, module)
         inputs = batch[0]
@@ -171,7 +175,8 @@ class GradientFlow(Callback):
             }
         )
         if trainer.is_global_zero:
-            write_json(Path(trainer.default_root_dir) / "gradient_flow.json", self._data(net))
+            path = Path(trainer.default_root_dir) / "gradient_flow.json"
+            write_json(path, self._data(module.net))
 
     def _data(self, net: RecurrentNet) -> dict[str, Any]:
         return {
@@ -196,7 +201,7 @@ class GradientFlow(Callback):
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.records[-1]["epoch"] != trainer.current_epoch:  # the last epoch, if not yet
             self.record(trainer, module, epoch=trainer.current_epoch)
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and isinstance(module, SeqModule):
             run_dir, data = Path(trainer.default_root_dir), self._data(module.net)
             plot_gradient_flow(data, run_dir / "gradient_flow.png")
             if any(r["gates"] for r in self.records):

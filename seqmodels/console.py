@@ -47,7 +47,9 @@ class _Quiet(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if message.startswith(QUIET_MESSAGES) or (self.console and getattr(record, FILE_ONLY, 0)):
+        if message.startswith(QUIET_MESSAGES) or (
+            self.console and getattr(record, FILE_ONLY, False)
+        ):
             return False
         if record.name == "py.warnings":
             # "path:line: Category: text\n  source line": the text decides what is a repeat

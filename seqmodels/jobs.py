@@ -18,7 +18,7 @@ _claimed_gpu: dict[str, Any] = {}  # this process's GPU under the gpu_per_job la
 
 def cores() -> int:
     """The CPU cores this process may run on (a cluster's allocation, not the whole machine)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def parallel_jobs(n_jobs: int, available: int | None = None) -> int:

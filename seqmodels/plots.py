@@ -93,7 +93,7 @@ def plot_summary(groups: list, numeric: str | None, path: Path, fixed: str = "")
     for ax, panel in zip(axes[0], panels, strict=True):
         if panel == "per group":
             _per_group(ax, groups, metric, colors)
-        elif panel == "against":
+        elif panel == "against" and numeric:
             _against(ax, groups, numeric, metric, colors)
         else:
             _curves(ax, groups, numeric, curves, monitor, colors, log=jobs[0].mode == "min")
@@ -154,11 +154,11 @@ def _against(ax: plt.Axes, groups: list, numeric: str, metric: str, colors: dict
         failures = failed_at.get(label, [])
         text = label + (f" ({len(failures)} with failed jobs)" if failures else "")
         if line:
-            x = np.array([p[0] for p in line])
+            at = np.array([p[0] for p in line])
             mean = np.array([np.mean(p[1]) for p in line])
             std = np.array([sample_std(p[1]) for p in line])
-            ax.plot(x, mean, "o-", color=colors[label], label=text)
-            ax.fill_between(x, mean - std, mean + std, color=colors[label], alpha=0.2)
+            ax.plot(at, mean, "o-", color=colors[label], label=text)
+            ax.fill_between(at, mean - std, mean + std, color=colors[label], alpha=0.2)
         if failures:  # a red cross on the axis where a value had failed jobs
             ax.scatter(
                 failures, [0.02] * len(failures), marker="x", color="tab:red", s=40,
@@ -294,11 +294,11 @@ def plot_gradient_flow_overlay(groups: list, numeric: str | None, path: Path) ->
         for i, (when, title) in enumerate((("before", "before training"), ("after", "trained"))):
             ax = axes[i, j]
             for k, label in enumerate(labels):
-                runs = curves.get((column, label), {}).get(when)
-                if not runs:
+                seeds = curves.get((column, label), {}).get(when)
+                if not seeds:
                     continue
-                steps = min(len(run) for run in runs)  # padded batches may differ in length
-                values = np.array([run[:steps] for run in runs])
+                steps = min(len(run) for run in seeds)  # padded batches may differ in length
+                values = np.array([run[:steps] for run in seeds])
                 # geometric mean; a gradient that underflowed to 0 shows at 1e-30
                 mean = np.exp(np.log(np.maximum(values, 1e-30)).mean(axis=0))
                 ax.plot(np.arange(steps), mean, color=colors[k % len(colors)], label=label)

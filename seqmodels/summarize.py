@@ -42,6 +42,11 @@ class Job:
     test_metric: str | None  # the test metric summaries lead with
 
     @property
+    def result(self) -> dict[str, Any]:
+        """metrics.json's values; empty for a job that has not finished."""
+        return self.metrics or {}
+
+    @property
     def status(self) -> str:
         return self.metrics.get("status", "ok") if self.metrics else "unfinished"
 
@@ -86,9 +91,9 @@ class Group:
 
     def values(self, name: str) -> list[float]:
         return [
-            float(job.metrics[name])
+            float(job.result[name])
             for job in self.ok()
-            if isinstance(job.metrics.get(name), int | float)
+            if isinstance(job.result.get(name), int | float)
         ]
 
 
@@ -134,7 +139,7 @@ def metric_names(jobs: list[Job]) -> list[str]:
         name
         for job in jobs
         if job.status == "ok"
-        for name, value in job.metrics.items()
+        for name, value in job.result.items()
         if name.startswith(("val/", "test/")) and isinstance(value, int | float)
     }
     return sorted(names, key=lambda name: (not name.startswith("val/"), name))
@@ -206,7 +211,8 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     first = [job for job in jobs if job.status == "ok"] or jobs
     lead = [first[0].test_metric, first[0].monitor, "params", "train_seconds"]
     lead += ["train_samples_per_second"]
-    text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns]) + chance
+    shown = [name for name in lead if name and f"{name}_mean" in columns]
+    text = markdown(columns, rows, shown) + chance
     fixed = fixed_settings(jobs)
     if fixed:
         text = f"Every job ran with {fixed}.\n\n{text}"
@@ -214,7 +220,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     failures = [job for job in jobs if job.status == "failed"]
     if failures:
         text += "\nFailed jobs:\n\n" + "".join(
-            f"- {job.folder.name}: {job.metrics.get('error', '?')}\n" for job in failures
+            f"- {job.folder.name}: {job.result.get('error', '?')}\n" for job in failures
         )
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -288,7 +294,7 @@ def mark_above_chance(
             (name.replace("/chance_", "/", 1), name)
             for group in groups
             for job in group.ok()
-            for name in job.metrics
+            for name in job.result
             if name.startswith("test/chance_")
         }
     )
@@ -297,9 +303,9 @@ def mark_above_chance(
     metric, chance = pairs[0]
     columns.insert(columns.index("unfinished") + 1, "above_chance")
     for group, row in zip(groups, rows, strict=True):
-        scored = [job for job in group.ok() if metric in job.metrics and chance in job.metrics]
+        scored = [job for job in group.ok() if metric in job.result and chance in job.result]
         row["above_chance"] = (
-            all(job.metrics[metric] >= job.metrics[chance] + CHANCE_MARGIN for job in scored)
+            all(job.result[metric] >= job.result[chance] + CHANCE_MARGIN for job in scored)
             if scored
             else None
         )

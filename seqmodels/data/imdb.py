@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
@@ -81,12 +82,13 @@ def _read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarr
         elif source["kind"] == "parquet":
             ds = datasets.load_dataset("parquet", data_files={split: str(where)}, split=split)
         else:
-            texts, labels = [], []
+            folder_texts: list[str] = []
+            folder_labels: list[int] = []
             for label, name in enumerate(("neg", "pos")):
                 files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
-                texts += [f.read_text(encoding="utf-8") for f in files]
-                labels += [label] * len(files)
-            ds = datasets.Dataset.from_dict({"text": texts, "label": labels})
+                folder_texts += [f.read_text(encoding="utf-8") for f in files]
+                folder_labels += [label] * len(files)
+            ds = datasets.Dataset.from_dict({"text": folder_texts, "label": folder_labels})
     except Exception as err:  # any reader failure becomes one line naming the file
         raise DataError(f"could not read the IMDB {split} split from {where}: {err}") from None
     missing = {"text", "label"} - set(ds.column_names)
@@ -194,8 +196,10 @@ class EncodedReviews(Dataset):
 
     @classmethod
     def from_cache(cls, folder: Path, split: str, max_len: int, truncation: str) -> EncodedReviews:
-        arrays = [np.load(folder / f"{split}_{name}.npy") for name in ("ids", "offsets", "labels")]
-        return cls(*arrays, max_len=max_len, truncation=truncation)
+        ids, offsets, labels = (
+            np.load(folder / f"{split}_{name}.npy") for name in ("ids", "offsets", "labels")
+        )
+        return cls(ids, offsets, labels, max_len=max_len, truncation=truncation)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -253,7 +257,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        sampler: Sampler[int],
+        sampler: DistributedSampler | SequentialSampler,
         lengths: np.ndarray,
         batch_size: int,
         shuffle: bool,
@@ -303,6 +307,8 @@ class IMDBDataModule(L.LightningDataModule):
     every one `max_len` steps long). `pin_memory=None` pins batches when training on a GPU.
     """
 
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
+
     def __init__(
         self,
         data_dir: str | None = None,
@@ -346,11 +352,17 @@ class IMDBDataModule(L.LightningDataModule):
         hp = self.hparams
         self.cache = prepare_imdb(hp.data_dir, hp.num_words, hp.cache_dir, hp.hub_dataset)
 
-    @property
-    def vocab(self) -> list[str]:
+    def _prepared(self) -> Path:
+        """The cache folder of the encoded reviews, prepared first if need be."""
         if self.cache is None:
             self.prepare_data()
-        return json.loads((self.cache / "vocab.json").read_text())["vocab"]
+        if self.cache is None:  # prepare_imdb returns the folder or raises
+            raise RuntimeError("prepare_data left no cache folder")
+        return self.cache
+
+    @property
+    def vocab(self) -> list[str]:
+        return json.loads((self._prepared() / "vocab.json").read_text())["vocab"]
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
@@ -364,15 +376,13 @@ class IMDBDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        if self.cache is None:
-            self.prepare_data()
-        hp = self.hparams
-        train = EncodedReviews.from_cache(self.cache, "train", hp.max_len, hp.truncation)
+        hp, cache = self.hparams, self._prepared()
+        train = EncodedReviews.from_cache(cache, "train", hp.max_len, hp.truncation)
         train_index, val_index = stratified_split(train.labels, hp.val_fraction, hp.seed)
         self.splits = {
             "train": train.subset(train_index),
             "val": train.subset(val_index),
-            "test": EncodedReviews.from_cache(self.cache, "test", hp.max_len, hp.truncation),
+            "test": EncodedReviews.from_cache(cache, "test", hp.max_len, hp.truncation),
         }
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
@@ -381,7 +391,7 @@ class IMDBDataModule(L.LightningDataModule):
         if shuffle:  # training: shuffled by seed and epoch; under DDP, this rank's share
             world_size = getattr(self.trainer, "world_size", 1)  # no trainer: all reviews
             rank = getattr(self.trainer, "global_rank", 0)
-            sampler = DistributedSampler(
+            sampler: DistributedSampler | SequentialSampler = DistributedSampler(
                 dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=hp.seed
             )
         else:  # evaluation: every review, on every process

@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, TensorDataset
 
 from seqmodels.data.sharding import shuffled_loader
@@ -44,6 +45,8 @@ class MemoryDataModule(L.LightningDataModule):
     Train, validation and test sequences are drawn from independent streams seeded by `seed`,
     so a split is the same whatever the sizes of the others.
     """
+
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import (
     BatchSampler,
@@ -48,6 +49,8 @@ class SineDataModule(L.LightningDataModule):
     `val_size` before them validate; the rest train. With the defaults (100 points, window
     10, val 10, test 20) that is the tutorial's split: 70 windows to fit on, the last 20 to test.
     """
+
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
 
     def __init__(
         self,

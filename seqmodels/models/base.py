@@ -6,10 +6,12 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
 from seqmodels.errors import ConfigError
+from seqmodels.models.recurrent import RecurrentNet
 
 STAGES = ("train", "val", "test")
 
@@ -23,6 +25,8 @@ class SeqModule(L.LightningModule):
     `torch.optim` / `torch.optim.lr_scheduler`), so that checkpoints hold plain values only.
     """
 
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
+    net: RecurrentNet  # set by each task's module
     monitor: str  # the validation metric a plateau scheduler watches
     train_metrics: MetricCollection  # set by each task's module, one collection per stage
     val_metrics: MetricCollection

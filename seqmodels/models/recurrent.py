@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from seqmodels.errors import ConfigError, check_positive
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
+    "rnn": nn.RNN,
+    "lstm": nn.LSTM,
+    "gru": nn.GRU,
+}
 RECURRENT_INITS = ("torch", "orthogonal")
 
 
@@ -77,6 +81,7 @@ class RecurrentNet(nn.Module):
             raise ConfigError(
                 f"model.recurrent_init={recurrent_init!r} must be one of {RECURRENT_INITS}"
             )
+        self.embedding: nn.Embedding | None = None
         if vocab_size is not None:
             check_positive("model", vocab_size=vocab_size)
             self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
@@ -87,8 +92,6 @@ class RecurrentNet(nn.Module):
                 with torch.no_grad():
                     self.embedding.weight[padding_idx].zero_()
             input_size = embedding_dim
-        else:
-            self.embedding = None
         self.cell = cell
         self.padding_idx = padding_idx
         self.hidden_size = hidden_size
@@ -99,6 +102,7 @@ class RecurrentNet(nn.Module):
         # ever reads padding before a real token. (On CPU this runs about 4x faster than
         # packed sequences, whose kernels step through one time step per call.)
         directions = 2 if bidirectional else 1
+        self.bidirectional = bidirectional
         self.layers = nn.ModuleList(
             nn.ModuleList(
                 CELLS[cell](
@@ -176,10 +180,11 @@ class RecurrentNet(nn.Module):
             lengths = torch.full((batch,), steps, device=x.device)
         lengths = lengths.to(x.device)
         h = self.input_dropout(x)
-        bidirectional = len(self.layers[0]) == 2
+        bidirectional = self.bidirectional
         if bidirectional:
             reverse = _reverse_index(lengths, steps)  # (B, T), the same for every layer
-        for depth, directions in enumerate(self.layers):
+        for depth, layer in enumerate(self.layers):
+            directions = cast(nn.ModuleList, layer)  # (forward[, backward]) of one layer
             if depth:
                 h = self.dropout(h)
             outputs = [directions[0](h)[0]]  # (B, T, H)
@@ -193,6 +198,11 @@ class RecurrentNet(nn.Module):
             last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], dim=-1)
         return self.head(self.dropout(last))
 
+    @property
+    def first_layer(self) -> nn.RNNBase:
+        """The first layer's forward direction: the module that reads the inputs."""
+        return cast(nn.RNNBase, cast(nn.ModuleList, self.layers[0])[0])
+
     @contextmanager
     def trace_inputs(self) -> Iterator[InputTrace]:
         """While open, each forward pass records in the yielded `InputTrace` what the first
@@ -202,7 +212,7 @@ class RecurrentNet(nn.Module):
         Diagnostics such as `seqmodels.callbacks.GradientFlow` use it to measure how far back
         in time the loss gradient reaches without depending on how the network is built.
         """
-        trace = InputTrace(layer=self.layers[0][0])
+        trace = InputTrace(layer=self.first_layer)
 
         def take_input(_: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
             trace.inputs = output.detach().requires_grad_()  # (B, T, I), a leaf
