@@ -56,7 +56,8 @@ def fit_seconds(task: str, threads: int, tmp: Path, run: int) -> float:
         overrides += [f"task.datamodule.data_dir={tmp / 'imdb'}", "task.datamodule.max_len=250"]
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
-    return train(cfg, tmp / f"{task}-{threads}-{run}")["fit_seconds"]
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{task}-{threads}-{run}-", dir=tmp))
+    return train(cfg, run_dir / "run")["fit_seconds"]
 
 
 def default_threads(task: str) -> int | None:
