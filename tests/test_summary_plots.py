@@ -119,7 +119,10 @@ def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
     model = Forecaster({"cell": "gru", "hidden_size": 4}, {"name": "Adam"}, **data.model_kwargs)
     metrics = data.report(model, tmp_path)
     mse = metrics["test/mse_over_oracle"] * metrics["test/oracle_mse"]
-    assert titles[-1].startswith(f"gru, seed 3: test MSE {mse:.4g} (")
+    assert titles[-1].startswith(f"gru, seed 3: test MSE {mse:.4g} (")  # no Trainer: no epochs
+    data.trainer = type("Run", (), {"current_epoch": 3})()  # a 3-epoch smoke run says so
+    data.report(model, tmp_path)
+    assert titles[-1].startswith("gru, seed 3, 3 epochs: test MSE ")
     assert (tmp_path / "predictions.png").stat().st_size > 10_000
 
 

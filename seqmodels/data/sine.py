@@ -157,13 +157,15 @@ class SineDataModule(L.LightningDataModule):
         oracle_mse = float(np.mean((oracle - targets.numpy()) ** 2))
         model_mse = float(np.mean((predictions - targets.numpy()) ** 2))
         first_target = self.hparams.window + self._bounds["test"][0]
+        trainer = self.trainer  # set when a Trainer ran this data: the title gives its epochs
+        epochs = f", {trainer.current_epoch} epochs" if trainer is not None else ""
         plot_forecast(
             np.arange(first_target, first_target + len(targets)),
             targets.numpy(),
             predictions,
             oracle,
             run_dir / "predictions.png",
-            title=f"{model.hparams.net['cell']}, seed {self.hparams.seed}: test MSE "
+            title=f"{model.hparams.net['cell']}, seed {self.hparams.seed}{epochs}: test MSE "
             f"{model_mse:.4g} ({model_mse / oracle_mse:.3g}x the oracle's {oracle_mse:.4g})",
         )
         return {"test/oracle_mse": oracle_mse, "test/mse_over_oracle": model_mse / oracle_mse}
