@@ -136,7 +136,10 @@ class GradientFlow(Callback):
             datamodule = getattr(trainer, "datamodule", None)
             if datamodule is None:
                 raise ConfigError("callbacks.gradient_flow needs the run's data as a DataModule")
-            longest = max(datamodule.val_dataloader(), key=lambda b: b[0].shape[1])
+            # Starting a DataLoader draws from torch's global generator: forked, so that the
+            # training batches are those of a run without this callback.
+            with torch.random.fork_rng(devices=[]):
+                longest = max(datamodule.val_dataloader(), key=lambda b: b[0].shape[1])
             self._batch = tuple(t.to(module.device) for t in longest)
             self._lag = getattr(datamodule, "hparams", {}).get("lag")  # the memory task's
         return self._batch

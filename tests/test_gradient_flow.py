@@ -110,6 +110,18 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
         assert data["records"][0]["gates"] == {} and not (tmp_path / "gates.png").exists()
 
 
+def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg, tmp_path):
+    from seqmodels.pipeline import train
+
+    short = ["task=memory", "task.datamodule.n_train=128", "task.datamodule.n_val=16",
+             "task.max_epochs=2", "task.stopping_threshold=null", "threads=1"]  # fmt: skip
+    without = train(compose_cfg(*short), tmp_path / "without")
+    traced = train(compose_cfg(*short, "callbacks=gradient_flow"), tmp_path / "with")
+    assert (tmp_path / "with" / "gradient_flow.png").is_file()
+    for name in ("val/loss", "test/loss", "test/acc"):  # the same batches, the same weights
+        assert traced[name] == without[name]
+
+
 def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp_path):
     from seqmodels.pipeline import train
 
