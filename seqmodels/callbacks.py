@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 from seqmodels.errors import ConfigError, check_positive
-from seqmodels.models.recurrent import _reverse_index
+from seqmodels.models.base import SeqModule
+from seqmodels.models.recurrent import RecurrentNet
 from seqmodels.pipeline import write_json
 from seqmodels.plots import plot_gates, plot_gradient_flow
 
@@ -27,8 +29,10 @@ def gate_activations(rnn: nn.LSTM | nn.GRU, inputs: Tensor, outputs: Tensor) -> 
     (`cell` for the LSTM, `new` for the GRU) that the gates mix into the state.
     """
     previous = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # (B, T, H)
-    from_input = inputs @ rnn.weight_ih_l0.T + rnn.bias_ih_l0  # (B, T, gates * H)
-    from_state = previous @ rnn.weight_hh_l0.T + rnn.bias_hh_l0  # (B, T, gates * H)
+    weight_ih, bias_ih = rnn.get_parameter("weight_ih_l0"), rnn.get_parameter("bias_ih_l0")
+    weight_hh, bias_hh = rnn.get_parameter("weight_hh_l0"), rnn.get_parameter("bias_hh_l0")
+    from_input = inputs @ weight_ih.T + bias_ih  # (B, T, gates * H)
+    from_state = previous @ weight_hh.T + bias_hh  # (B, T, gates * H)
     if isinstance(rnn, nn.LSTM):  # torch's order: input, forget, cell, output
         i, f, g, o = (from_input + from_state).chunk(4, dim=-1)
         return {
@@ -55,15 +59,16 @@ def by_distance_from_end(values: Tensor, lengths: Tensor) -> tuple[Tensor, Tenso
     Index 0 is each sequence's last real step (`lengths` `(B,)`, right padding); also returns
     how many sequences reach each distance.
     """
-    steps = values.size(1)
-    aligned = values.gather(1, _reverse_index(lengths, steps))  # row b: step len_b - 1 - d at d
-    real = torch.arange(steps, device=values.device) < lengths.unsqueeze(1)  # (B, T)
+    distance = torch.arange(values.size(1), device=values.device)  # (T,)
+    index = (lengths.unsqueeze(1) - 1 - distance).clamp(min=0)  # (B, T): step len_b - 1 - d
+    aligned = values.gather(1, index)
+    real = distance < lengths.unsqueeze(1)  # (B, T)
     counts = real.sum(dim=0)  # (T,)
     return (aligned * real).sum(dim=0) / counts.clamp(min=1), counts
 
 
 def input_gradients(
-    module: L.LightningModule, batch: tuple[Tensor, ...], gates: bool = False
+    module: SeqModule, batch: tuple[Tensor, ...], gates: bool = False
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-sequence gradient norms `(B, T)` with respect to the recurrent layers' input.
 
@@ -72,69 +77,79 @@ def input_gradients(
     `module.loss`. With `gates`, also the first layer's forward-direction gate activations
     `(B, T, H)` on the same batch (LSTM and GRU; none for the SimpleRNN).
     """
-    net = module.net
-    captured: dict[str, Any] = {}
-
-    def take_input(_: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
-        captured["x"] = output.detach().requires_grad_()  # a leaf to differentiate by
-        return captured["x"]
-
-    def take_layer(_: nn.Module, args: tuple[Tensor, ...], output: tuple[Tensor, Any]) -> None:
-        captured["layer"] = (args[0].detach(), output[0].detach())
-
-    first = net.layers[0][0]
-    handles = [net.input_dropout.register_forward_hook(take_input)]
-    if gates and type(first) in GATES:
-        handles.append(first.register_forward_hook(take_layer))
-    try:
+    with module.net.trace_inputs() as trace:
         # module.loss is a batch mean; times B it is the sum whose gradient per sequence is
         # that sequence's own, since sequences don't interact.
         loss = module.loss(batch) * len(batch[-1])
-        (grad,) = torch.autograd.grad(loss, captured["x"])  # (B, T, I)
-    finally:
-        for handle in handles:
-            handle.remove()
+    if trace.inputs is None or trace.outputs is None:
+        raise RuntimeError(f"{type(module).__name__}.loss never ran its network's first layer")
+    (grad,) = torch.autograd.grad(loss, trace.inputs)  # (B, T, I)
     activations = {}
-    if "layer" in captured:
+    if gates and isinstance(trace.layer, nn.LSTM | nn.GRU):
         with torch.no_grad():
-            activations = gate_activations(first, *captured["layer"])
-        activations = {name: activations[name] for name in GATES[type(first)]}
+            activations = gate_activations(trace.layer, trace.inputs.detach(), trace.outputs)
+        activations = {name: activations[name] for name in GATES[type(trace.layer)]}
     return grad.norm(dim=-1), activations
 
 
 class GradientFlow(Callback):
     """Records how the loss gradient reaches back through time, as training goes on.
 
-    On one fixed validation batch (the one with the most steps), before training and every
-    `every_n_epochs` epochs (and after the last), it records the mean over sequences of
-    `||dL/dx_t||` at each distance from the sequence's end, and for LSTM and GRU (with `gates`)
-    the mean activation of each gate per step. Writes `gradient_flow.json`, `gradient_flow.png`
-    and `gates.png` into the run folder (the trainer's `default_root_dir`). Batches of three
-    tensors `(inputs, lengths, targets)` mark right-padded sequences; others are all real steps.
+    On one fixed validation batch (the one with the most steps) it records, before training
+    and at a handful of epochs, the mean over sequences of `||dL/dx_t||` at each distance from
+    the sequence's end, and for LSTM and GRU (with `gates`) the mean activation of each gate
+    per step. By default the `curves` records are spread geometrically over `max_epochs`
+    (300 epochs: before training, after 1, 4, 17, 72 and 300; early stopping ends them sooner
+    and the last epoch is always recorded), so the plots stay readable and the cost small;
+    `every_n_epochs` records at a fixed interval instead. Writes `gradient_flow.json` at each
+    record and `gradient_flow.png` and `gates.png` when training ends, into the run folder
+    (the trainer's `default_root_dir`); on the memory task the plots mark the symbol's step
+    (`lag` steps from the end). Batches of three tensors `(inputs, lengths, targets)` mark
+    right-padded sequences; others are all real steps.
     """
 
-    def __init__(self, every_n_epochs: int = 1, gates: bool = True) -> None:
-        check_positive("callbacks.gradient_flow", every_n_epochs=every_n_epochs)
+    def __init__(
+        self, curves: int = 6, every_n_epochs: int | None = None, gates: bool = True
+    ) -> None:
+        check_positive("callbacks.gradient_flow", curves=curves)
+        if every_n_epochs is not None:
+            check_positive("callbacks.gradient_flow", every_n_epochs=every_n_epochs)
+        self.curves = curves
         self.every_n_epochs = every_n_epochs
         self.gates = gates
         self.records: list[dict[str, Any]] = []
         self._batch: tuple[Tensor, ...] | None = None
         self._counts: list[int] = []
+        self._lag: int | None = None
+
+    def epochs_to_record(self, max_epochs: int) -> set[int]:
+        """The epochs (counted as epochs trained; 0 is before training) to record after."""
+        if self.every_n_epochs:
+            return set(range(0, max_epochs + 1, self.every_n_epochs))
+        if self.curves == 1 or max_epochs < 1:
+            return {0}
+        spread = np.geomspace(1, max_epochs, min(self.curves - 1, max_epochs))
+        return {0, *(int(round(e)) for e in spread)}
 
     def _fixed_batch(self, trainer: L.Trainer, module: L.LightningModule) -> tuple[Tensor, ...]:
         if self._batch is None:
-            if trainer.datamodule is None:
+            datamodule = getattr(trainer, "datamodule", None)
+            if datamodule is None:
                 raise ConfigError("callbacks.gradient_flow needs the run's data as a DataModule")
-            longest = max(trainer.datamodule.val_dataloader(), key=lambda b: b[0].shape[1])
+            # Starting a DataLoader draws from torch's global generator: forked, so that the
+            # training batches are those of a run without this callback.
+            with torch.random.fork_rng(devices=[]):
+                longest = max(datamodule.val_dataloader(), key=lambda b: b[0].shape[1])
             self._batch = tuple(t.to(module.device) for t in longest)
+            self._lag = getattr(datamodule, "hparams", {}).get("lag")  # the memory task's
         return self._batch
 
     def record(self, trainer: L.Trainer, module: L.LightningModule, epoch: int) -> None:
         """Adds the measurements of the module as it is now, labelled with `epoch`."""
-        if not hasattr(module, "loss") or not hasattr(module, "net"):
+        if not isinstance(module, SeqModule):
             raise ConfigError(
-                f"callbacks.gradient_flow needs a seqmodels module with .net and .loss(batch); "
-                f"{type(module).__name__} lacks them"
+                f"callbacks.gradient_flow needs a seqmodels module (a SeqModule with a "
+                f"RecurrentNet .net and .loss(batch)); {type(module).__name__} is not one"
             )
         batch = self._fixed_batch(trainer, module)
         inputs = batch[0]
@@ -163,31 +178,34 @@ class GradientFlow(Callback):
             }
         )
         if trainer.is_global_zero:
-            self._write(Path(trainer.default_root_dir), module)
+            path = Path(trainer.default_root_dir) / "gradient_flow.json"
+            write_json(path, self._data(module.net))
 
-    def _write(self, run_dir: Path, module: L.LightningModule) -> None:
-        cell = module.net.layers[0][0].mode.lower().replace("rnn_tanh", "rnn")
-        data = {
-            "cell": cell,
+    def _data(self, net: RecurrentNet) -> dict[str, Any]:
+        return {
+            "cell": net.cell,
             "distance": list(range(len(self._counts))),
             "sequences": self._counts,  # how many sequences of the batch reach each distance
+            "lag": self._lag,  # the memory task's symbol is this many steps from the end
             "records": self.records,
         }
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "gradient_flow.json", data)
-        plot_gradient_flow(data, run_dir / "gradient_flow.png")
-        if any(r["gates"] for r in self.records):
-            plot_gates(data, run_dir / "gates.png")
 
     def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.records = []
+        self._epochs = self.epochs_to_record(trainer.max_epochs or 1)
+        Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
         self.record(trainer, module, epoch=0)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         done = trainer.current_epoch + 1  # epochs trained so far
-        if done % self.every_n_epochs == 0:
+        if done in self._epochs:
             self.record(trainer, module, epoch=done)
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.records[-1]["epoch"] != trainer.current_epoch:  # the last epoch, if not yet
             self.record(trainer, module, epoch=trainer.current_epoch)
+        if trainer.is_global_zero and isinstance(module, SeqModule):
+            run_dir, data = Path(trainer.default_root_dir), self._data(module.net)
+            plot_gradient_flow(data, run_dir / "gradient_flow.png")
+            if any(r["gates"] for r in self.records):
+                plot_gates(data, run_dir / "gates.png")

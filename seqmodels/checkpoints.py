@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -105,7 +106,7 @@ def check_resumable(checkpoint: dict, path: str | Path, model: SeqModule) -> Non
 
 def _flatten(values: dict, prefix: str = "") -> dict:
     """{"net": {"cell": "lstm"}} -> {"net.cell": "lstm"}"""
-    flat = {}
+    flat: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, dict):
             flat |= _flatten(value, f"{prefix}{key}.")

@@ -45,7 +45,12 @@ class ForecastReference(Callback):
         if self.plot and trainer.is_global_zero:
             steps = datamodule.target_steps("test")
             path = Path(trainer.default_root_dir) / self.plot
-            plot_forecast(steps, truth, predictions, reference, path, self.label)
+            title = (
+                f"{module.hparams['net']['cell']}, seed {datamodule.seed}, "
+                f"{trainer.current_epoch} epochs: test MSE {model_mse:.4g} "
+                f"({model_mse / reference_mse:.3g}x the {self.name}'s {reference_mse:.4g})"
+            )
+            plot_forecast(steps, truth, predictions, reference, path, self.label, title)
 
 
 class OracleForecast(ForecastReference):

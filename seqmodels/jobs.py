@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
+from seqmodels import console
 from seqmodels.errors import ConfigError
 from seqmodels.pipeline import main_metric, train
 from seqmodels.resume import Diverged
@@ -35,7 +36,7 @@ _claimed_gpu: dict[str, Any] = {}  # this process's GPU under the gpu_per_job la
 
 def cores() -> int:
     """The CPU cores this process may run on (a cluster's allocation, not the whole machine)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def parallel_jobs(n_jobs: int, available: int | None = None) -> int:
@@ -93,7 +94,8 @@ def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     folder = RunFolder(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    print(f"Run folder: {folder.path}")
+    console.setup()  # Lightning's lines and warnings into train.log, each warning once
+    log.info("Run folder: %s", folder.path)
     try:
         cfg = job_config(cfg, hydra_cfg, folder)
         assign_resources(cfg, hydra_cfg)
@@ -122,7 +124,7 @@ def run_job(cfg: DictConfig) -> float:
             raise
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
         return math.nan
-    print(f"Run folder: {folder.path}")
+    console.report(folder.path, metrics, cfg.task.get("test_metric"))
     return main_metric(cfg, metrics)
 
 

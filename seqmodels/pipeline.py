@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -19,9 +19,11 @@ from lightning.pytorch.callbacks import (
 )
 from omegaconf import DictConfig, OmegaConf
 
+from seqmodels import console
 from seqmodels.checkpoints import check_resumable, check_task, read_checkpoint
 from seqmodels.errors import ConfigError
 from seqmodels.files import AtomicCheckpointIO, write_json, write_text  # noqa: F401 (summarize)
+from seqmodels.models.base import SeqModule
 from seqmodels.resume import (
     Diverged,
     Interrupted,
@@ -74,7 +76,7 @@ def build(config: DictConfig, **kwargs: Any) -> Any:
         raise
 
 
-def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, SeqModule]:
     """The seeded datamodule and model of a run (benchmarks build the same ones to compare)."""
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
@@ -97,11 +99,12 @@ def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L
     between progress bar updates (redrawing the bar every batch costs a small model ~10% of
     its training time on CPU).
     """
-    args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    args = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
     refresh_rate = args.pop("progress_bar_refresh_rate", 1)
-    if args.get("enable_progress_bar", True):
-        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=refresh_rate)]
-    return L.Trainer(**args, callbacks=callbacks, **kwargs)
+    # a bar on a terminal, else one line per epoch (seqmodels/console.py)
+    progress = console.progress_callbacks(refresh_rate, args.get("enable_progress_bar", True))
+    args["enable_progress_bar"] = any(isinstance(c, TQDMProgressBar) for c in progress)
+    return L.Trainer(**args, callbacks=[*callbacks, *progress], **kwargs)
 
 
 def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
@@ -197,11 +200,13 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     best = checkpoint.best_model_path or None  # none under fast_dev_run: use the weights in hand
     # A best checkpoint already holds the averaged weights of its epoch; the averaging callback
     # would swap its final average into validation, so evaluation runs without it.
-    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, EMAWeightAveraging)]
+    # (Lightning sets Trainer.callbacks in its callback connector without declaring it.)
+    kept = [c for c in trainer.callbacks if not isinstance(c, EMAWeightAveraging)]  # type: ignore[attr-defined]
+    trainer.callbacks = kept  # type: ignore[attr-defined]
     if best:
         model = type(model).load_from_checkpoint(best, map_location=model.device, weights_only=True)
     (val_metrics,) = trainer.validate(model, datamodule=datamodule, verbose=False)
-    (test_metrics,) = trainer.test(model, datamodule=datamodule)
+    (test_metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)  # console.report
     metrics: dict[str, Any] = {
         "status": "ok",
         "task": cfg.task.name,

@@ -21,144 +21,248 @@ def plot_forecast(
     oracle: np.ndarray,
     path: Path,
     label: str = "oracle: sin + noise mean",
+    title: str = "Next-value forecasts on the test windows",
 ) -> None:
     """The tutorial's plot: prediction against truth over the test windows, with a reference
-    forecast (the oracle, or the naive forecast) named by `label`."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    forecast (the oracle, or the naive forecast) named by `label`; `title` names the run (model,
+    seed, test MSE)."""
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
     ax.plot(steps, truth, "o-", label="truth", color="black", alpha=0.6)
     ax.plot(steps, prediction, "s-", label="prediction", color="tab:red")
     ax.plot(steps, oracle, "--", label=label, color="tab:blue")
     ax.set_xlabel("time step")
     ax.set_ylabel("value")
-    ax.set_title("Next-value forecasts on the test windows")
+    ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
-def plot_summary(groups: list, numeric: str | None, path: Path) -> None:
-    """A sweep at a glance: the main test metric per group with each seed's point, the validation
-    curve per epoch (mean and ±1 std band per group), and, when the sweep varies one numeric
-    setting besides the model (a lag, a max_len), the test metric against that setting."""
+def sample_std(values: list[float]) -> float:
+    """The sample standard deviation (n - 1 in the denominator), 0 for fewer than two values:
+    the spread summary.csv/md report, and the plots' error bars and bands."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _reference_lines(ax: plt.Axes, metric: str, jobs: list) -> None:
+    """1 for a ratio to the oracle; the chance level for a metric that has one."""
+    if "over_oracle" in metric:
+        ax.axhline(1.0, color="gray", ls="--", lw=1, label="oracle (ratio 1)")
+    chance = metric.replace("/", "/chance_", 1)  # e.g. test/chance_acc of the memory task
+    levels = {job.metrics[chance] for job in jobs if chance in job.metrics}
+    if len(levels) == 1:
+        ax.axhline(levels.pop(), color="gray", ls="--", lw=1, label="chance")
+
+
+def line_colors(groups: list, numeric: str | None) -> dict[str, str]:
+    """One colour per model (per group label without the swept numeric setting), assigned in
+    the order of all groups, failed ones included, so that no panel shifts them."""
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lines = dict.fromkeys(group.label_without(numeric) for group in groups)
+    return {line: palette[i % len(palette)] for i, line in enumerate(lines)}
+
+
+def plot_summary(groups: list, numeric: str | None, path: Path, fixed: str = "") -> list[str]:
+    """A sweep at a glance, its panels chosen by what the sweep varies.
+
+    When it varies one numeric setting besides the model (a lag, a max_len): the test metric
+    against that setting, one line per model with each seed's point; otherwise the test metric
+    per group with each seed's point. Beside it, for sweeps of at most 10 groups whose jobs
+    logged per-epoch metrics, the validation metric per epoch. Means with ± the sample standard
+    deviation (n - 1, as in summary.csv); a model keeps its colour in every panel; groups with
+    failed jobs are marked in red; `fixed` (settings every job shares that differ from the
+    defaults, e.g. a short run's max_epochs) is written above the panels. Returns the panels
+    drawn: "per group" or "against", then "curves" if drawn (none without a finished job).
+    """
     jobs = [job for group in groups for job in group.ok()]
     monitor = next((job.monitor for job in jobs if job.monitor), None)
     if monitor is None:
-        return
+        return []
     metric = jobs[0].test_metric
-    panels = 2 + (numeric is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-
-    ax = axes[0]
-    for i, group in enumerate(groups):
-        values = group.values(metric)
-        if values:
-            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
-            ax.scatter(i + np.asarray(jitter), values, s=18, color=colors[i % len(colors)])
-            ax.errorbar(i + 0.3, np.mean(values), yerr=np.std(values), fmt="_k", capsize=4)
-    ax.set_xticks(range(len(groups)), [g.label for g in groups], rotation=30, ha="right")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: each seed, mean ± std")
-
-    ax = axes[1]
-    for i, group in enumerate(groups if len(groups) <= 10 else []):
-        curves = [c for c in (job.curve() for job in group.ok() or group.jobs) if c]
-        if not curves:
-            continue
-        color = colors[i % len(colors)]
-        for curve in curves:  # each seed faintly, to its last epoch
-            ax.plot(list(curve), list(curve.values()), color=color, alpha=0.25, lw=0.8)
-        # mean and band over the epochs every seed trained (early stopping ends runs apart)
-        epochs = [e for e in sorted(curves[0]) if all(e in c for c in curves)]
-        values = np.array([[c[e] for e in epochs] for c in curves])  # (seeds, epochs)
-        mean, std = values.mean(axis=0), values.std(axis=0)
-        ax.plot(epochs, mean, color=color, label=group.label)
-        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
-    if jobs[0].mode == "min" and ax.lines:
-        ax.set_yscale("log")  # errors fall by orders of magnitude
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(monitor)
-    ax.set_title(f"{monitor} per epoch (mean, ±1 std; each seed faint)")
-    if ax.lines:
-        ax.legend(fontsize=8)
-
-    if numeric is not None:
-        ax = axes[2]
-        lines: dict[str, list[tuple[float, list[float]]]] = {}
-        for group in groups:
-            rest = group.label_without(numeric)
-            values = group.values(metric)
-            if values:
-                lines.setdefault(rest, []).append((float(dict(group.key)[numeric]), values))
-        for i, (label, points) in enumerate(lines.items()):
-            points.sort()
-            x = np.array([p[0] for p in points])
-            mean = np.array([np.mean(p[1]) for p in points])
-            std = np.array([np.std(p[1]) for p in points])
-            color = colors[i % len(colors)]
-            ax.plot(x, mean, "o-", color=color, label=label)
-            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
-        xs = [float(dict(g.key)[numeric]) for g in groups]
-        if min(xs) > 0 and max(xs) / min(xs) >= 20:
-            ax.set_xscale("log")
-        chance = metric.replace("/", "/chance_", 1)  # e.g. test/chance_acc of the memory task
-        levels = {job.metrics[chance] for job in jobs if chance in job.metrics}
-        if len(levels) == 1:
-            ax.axhline(levels.pop(), color="gray", linestyle="--", label="chance")
-        ax.set_xlabel(numeric)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} against {numeric.rsplit('.', 1)[-1]} (mean, ±1 std)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    colors = line_colors(groups, numeric)
+    curves = {
+        group.label: [c for c in (job.curve() for job in group.ok()) if c]
+        for group in groups
+        if len(groups) <= 10
+    }
+    panels = ["against" if numeric else "per group"]
+    if any(curves.values()):
+        panels.append("curves")
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(6 * len(panels), 4.6), layout="constrained", squeeze=False
+    )
+    for ax, panel in zip(axes[0], panels, strict=True):
+        if panel == "per group":
+            _per_group(ax, groups, metric, colors)
+        elif panel == "against" and numeric:
+            _against(ax, groups, numeric, metric, colors)
+        else:
+            _curves(ax, groups, numeric, curves, monitor, colors, log=jobs[0].mode == "min")
+        if panel != "curves":
+            _reference_lines(ax, metric, jobs)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if fixed:
+        fig.suptitle(f"every job: {fixed}", fontsize=9, color="tab:red")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
+    return panels
+
+
+def _failed(group) -> int:
+    return sum(job.status == "failed" for job in group.jobs)
+
+
+def _per_group(ax: plt.Axes, groups: list, metric: str, colors: dict) -> None:
+    for i, group in enumerate(groups):
+        values = group.values(metric)
+        color = colors[group.label_without(None)]
+        if values:
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(i + np.asarray(jitter), values, s=18, color=color)
+            ax.errorbar(i + 0.3, np.mean(values), yerr=sample_std(values), fmt="_k", capsize=4)
+    labels = [
+        group.label + (f"\n({_failed(group)} failed)" if _failed(group) else "") for group in groups
+    ]
+    crowded = len(groups) > 4
+    ax.set_xticks(
+        range(len(groups)),
+        labels,
+        rotation=30 if crowded else 0,
+        ha="right" if crowded else "center",
+    )
+    for tick, group in zip(ax.get_xticklabels(), groups, strict=True):
+        if _failed(group):
+            tick.set_color("tab:red")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: each seed, mean ± sample std", fontsize=10)
+
+
+def _against(ax: plt.Axes, groups: list, numeric: str, metric: str, colors: dict) -> None:
+    name = numeric.rsplit(".", 1)[-1]
+    points: dict[str, list[tuple[float, list[float]]]] = {}
+    failed_at: dict[str, list[float]] = {}
+    for group in groups:
+        label, x = group.label_without(numeric), float(dict(group.key)[numeric])
+        if values := group.values(metric):
+            points.setdefault(label, []).append((x, values))
+            ax.scatter([x] * len(values), values, s=10, color=colors[label], alpha=0.5)
+        if _failed(group):
+            failed_at.setdefault(label, []).append(x)
+    for label in colors:
+        line = sorted(points.get(label, []))
+        failures = failed_at.get(label, [])
+        text = label + (f" ({len(failures)} with failed jobs)" if failures else "")
+        if line:
+            at = np.array([p[0] for p in line])
+            mean = np.array([np.mean(p[1]) for p in line])
+            std = np.array([sample_std(p[1]) for p in line])
+            ax.plot(at, mean, "o-", color=colors[label], label=text)
+            ax.fill_between(at, mean - std, mean + std, color=colors[label], alpha=0.2)
+        if failures:  # a red cross on the axis where a value had failed jobs
+            ax.scatter(
+                failures, [0.02] * len(failures), marker="x", color="tab:red", s=40,
+                transform=ax.get_xaxis_transform(), label=None if line else text,
+            )  # fmt: skip
+    xs = [float(dict(g.key)[numeric]) for g in groups]
+    if min(xs) > 0 and max(xs) / min(xs) >= 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(numeric)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} against {name}: each seed, mean ± sample std", fontsize=10)
+
+
+def _curves(
+    ax: plt.Axes,
+    groups: list,
+    numeric: str | None,
+    curves: dict,
+    monitor: str,
+    colors: dict,
+    log: bool,
+) -> None:
+    """A model's colour as in the other panels; the swept numeric value by line style."""
+    settings = list(dict.fromkeys(dict(g.key)[numeric] for g in groups)) if numeric else []
+    for group in groups:
+        runs = curves.get(group.label)
+        if not runs:
+            continue
+        color = colors[group.label_without(numeric)]
+        style = (
+            ("-", "--", ":", "-.")[settings.index(dict(group.key)[numeric]) % 4] if numeric else "-"
+        )
+        for curve in runs:  # each seed faintly, to its last epoch
+            ax.plot(list(curve), list(curve.values()), style, color=color, alpha=0.25, lw=0.8)
+        # mean and band over the epochs every seed trained (early stopping ends runs apart)
+        epochs = [e for e in sorted(runs[0]) if all(e in c for c in runs)]
+        values = np.array([[c[e] for e in epochs] for c in runs])  # (seeds, epochs)
+        mean = values.mean(axis=0)
+        std = values.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+        ax.plot(epochs, mean, style, color=color, label=group.label)
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
+    if log:
+        ax.set_yscale("log")  # errors fall by orders of magnitude
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(monitor)
+    ax.set_title(f"{monitor} per epoch (mean ± sample std; each seed faint)", fontsize=10)
 
 
 def _epoch_label(epoch: int) -> str:
     return "before training" if epoch == 0 else f"after epoch {epoch}"
 
 
+def _mark_lag(ax: plt.Axes, lag: int | None, label: bool = True) -> None:
+    """A vertical line at the memory task's symbol, `lag` steps from the end."""
+    if lag is not None:
+        ax.axvline(
+            lag, color="tab:red", ls=":", lw=1.2, label=f"the symbol (lag {lag})" if label else None
+        )
+
+
 def plot_gradient_flow(data: dict, path: Path) -> None:
     """||dL/dx_t|| against distance from the end, log scale, one curve per recorded epoch."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
     for record, color in zip(data["records"], colors, strict=True):
         ax.plot(
             data["distance"], record["grad_norm"], color=color, label=_epoch_label(record["epoch"])
         )
+    _mark_lag(ax, data.get("lag"))
     ax.set_yscale("log")
     ax.set_xlabel("distance from the end (steps)")
     ax.set_ylabel("mean ||dL/dx_t||")
     ax.set_title(f"{data['cell']}: gradient reaching each input step")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.legend(loc="outside right upper", fontsize="small")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
 def plot_gates(data: dict, path: Path) -> None:
     """Each gate's mean activation against distance from the end, one curve per recorded epoch."""
     names = list(data["records"][0]["gates"])
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.5), sharey=True)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.6 * len(names) + 1.8, 3.6), sharey=True, layout="constrained"
+    )
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
-    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+    for i, (ax, name) in enumerate(zip(np.atleast_1d(axes), names, strict=True)):
         for record, color in zip(data["records"], colors, strict=True):
             ax.plot(
                 data["distance"],
                 record["gates"][name],
                 color=color,
-                label=_epoch_label(record["epoch"]),
+                label=_epoch_label(record["epoch"]) if i == 0 else None,
             )
+        _mark_lag(ax, data.get("lag"), label=i == 0)
         ax.set_title(f"{data['cell']}: {name} gate")
         ax.set_xlabel("distance from the end (steps)")
         ax.set_ylim(0, 1)
     np.atleast_1d(axes)[0].set_ylabel("mean activation")
-    np.atleast_1d(axes)[-1].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.legend(loc="outside right upper", fontsize="small")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -192,14 +296,16 @@ def plot_gradient_flow_overlay(groups: list, numeric: str | None, path: Path) ->
         for i, (when, title) in enumerate((("before", "before training"), ("after", "trained"))):
             ax = axes[i, j]
             for k, label in enumerate(labels):
-                runs = curves.get((column, label), {}).get(when)
-                if not runs:
+                seeds = curves.get((column, label), {}).get(when)
+                if not seeds:
                     continue
-                steps = min(len(run) for run in runs)  # padded batches may differ in length
-                values = np.array([run[:steps] for run in runs])
+                steps = min(len(run) for run in seeds)  # padded batches may differ in length
+                values = np.array([run[:steps] for run in seeds])
                 # geometric mean; a gradient that underflowed to 0 shows at 1e-30
                 mean = np.exp(np.log(np.maximum(values, 1e-30)).mean(axis=0))
                 ax.plot(np.arange(steps), mean, color=colors[k % len(colors)], label=label)
+            if numeric and numeric.endswith(".lag"):
+                _mark_lag(ax, int(float(column.split("=")[1])), label=j == 0)
             ax.set_yscale("log")
             ax.set_title(f"{column}, {title}" if column else title, fontsize=9)
             ax.set_xlabel("distance from the end (steps)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -22,7 +22,8 @@ class RandomState(Callback):
     `weights_only=True`)."""
 
     def state_dict(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+        kind, keys, pos, has_gauss, cached = state
         return {
             "torch": torch.get_rng_state(),
             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),

@@ -45,6 +45,11 @@ class Job:
     test_metric: str | None  # the test metric summaries lead with
 
     @property
+    def result(self) -> dict[str, Any]:
+        """metrics.json's values; empty for a job that has not finished."""
+        return self.metrics or {}
+
+    @property
     def status(self) -> str:
         return self.metrics.get("status", "ok") if self.metrics else "unfinished"
 
@@ -89,9 +94,9 @@ class Group:
 
     def values(self, name: str) -> list[float]:
         return [
-            float(job.metrics[name])
+            float(job.result[name])
             for job in self.ok()
-            if isinstance(job.metrics.get(name), int | float)
+            if isinstance(job.result.get(name), int | float)
         ]
 
 
@@ -136,7 +141,7 @@ def metric_names(jobs: list[Job]) -> list[str]:
         name
         for job in jobs
         if job.status == "ok"
-        for name, value in job.metrics.items()
+        for name, value in job.result.items()
         if name.startswith(("val/", "test/")) and isinstance(value, int | float)
     }
     return sorted(names, key=lambda name: (not name.startswith("val/"), name))
@@ -208,12 +213,16 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     first = [job for job in jobs if job.status == "ok"] or jobs
     lead = [first[0].test_metric, first[0].monitor, "params", "train_seconds"]
     lead += ["train_samples_per_second"]
-    text = markdown(columns, rows, [name for name in lead if f"{name}_mean" in columns]) + chance
+    shown = [name for name in lead if name and f"{name}_mean" in columns]
+    text = markdown(columns, rows, shown) + chance
+    fixed = fixed_settings(jobs)
+    if fixed:
+        text = f"Every job ran with {fixed}.\n\n{text}"
     full = markdown(columns, rows)
     failures = [job for job in jobs if job.status in FAILED]
     if failures:
         text += "\nFailed jobs:\n\n" + "".join(
-            f"- {job.folder.name} ({job.status}): {job.metrics.get('error', '?')}\n"
+            f"- {job.folder.name} ({job.status}): {job.result.get('error', '?')}\n"
             for job in failures
         )
     out = io.StringIO()
@@ -223,14 +232,40 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> Summary:
     write_text(sweep_dir / "summary.csv", out.getvalue())
     write_text(
         sweep_dir / "summary.md",
-        f"# Summary of {sweep_dir}\n\nMean ± std over seeds.\n\n{text}\n## Every metric\n\n{full}",
+        f"# Summary of {sweep_dir}\n\nMean ± sample standard deviation (n − 1) over seeds.\n\n"
+        f"{text}\n## Every metric\n\n{full}",
     )
     if plot:
         from seqmodels.plots import plot_gradient_flow_overlay, plot_summary
 
-        plot_summary(groups, numeric, sweep_dir / "summary.png")
+        plot_summary(groups, numeric, sweep_dir / "summary.png", fixed=fixed)
         plot_gradient_flow_overlay(groups, numeric, sweep_dir / "summary_gradient_flow.png")
     return Summary(jobs, groups, columns, rows, text)
+
+
+def fixed_settings(jobs: list[Job]) -> str:
+    """The command-line settings every job shares (what the sweep fixed rather than varied),
+    each with the task's default where conf/task/ has one: `task.max_epochs=3 (default 300)`.
+    A short smoke run's summary says so. Seeds, threads and Hydra's own settings are left out."""
+    shared = {
+        name: value
+        for name, value in jobs[0].overrides.items()
+        if all(job.overrides.get(name) == value for job in jobs)
+        and name not in {"task", "model", *IGNORED_OVERRIDES}
+        and not name.startswith(("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path"))
+    }
+    task = jobs[0].overrides.get("task", "")
+    task_file = Path(__file__).resolve().parent.parent / "conf" / "task" / f"{task}.yaml"
+    defaults = yaml.safe_load(task_file.read_text()) if task_file.is_file() else {}
+    parts = []
+    for name, value in shared.items():
+        # conf/trainer/default.yaml takes max_epochs from the task
+        key = {"trainer.max_epochs": "task.max_epochs"}.get(name, name)
+        default: Any = defaults if key.startswith("task.") else None
+        for part in key.removeprefix("task.").split("."):
+            default = default.get(part) if isinstance(default, dict) else None
+        parts.append(f"{name}={value}" + (f" (default {default})" if default is not None else ""))
+    return ", ".join(parts)
 
 
 def numeric_key(groups: list[Group]) -> str | None:
@@ -262,7 +297,7 @@ def mark_above_chance(
             (name.replace("/chance_", "/", 1), name)
             for group in groups
             for job in group.ok()
-            for name in job.metrics
+            for name in job.result
             if name.startswith("test/chance_")
         }
     )
@@ -271,9 +306,9 @@ def mark_above_chance(
     metric, chance = pairs[0]
     columns.insert(columns.index("unfinished") + 1, "above_chance")
     for group, row in zip(groups, rows, strict=True):
-        scored = [job for job in group.ok() if metric in job.metrics and chance in job.metrics]
+        scored = [job for job in group.ok() if metric in job.result and chance in job.result]
         row["above_chance"] = (
-            all(job.metrics[metric] >= job.metrics[chance] + CHANCE_MARGIN for job in scored)
+            all(job.result[metric] >= job.result[chance] + CHANCE_MARGIN for job in scored)
             if scored
             else None
         )

@@ -99,6 +99,7 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
     assert data["sequences"] == [16] * 7
     # before training, every 2nd epoch, and after the last
     assert [r["epoch"] for r in data["records"]] == [0, 2, 3] and metrics["epochs"] == 3
+    assert data["lag"] == 6  # the plots mark the symbol's step
     assert all(len(r["grad_norm"]) == 7 for r in data["records"])
     assert all(v > 0 for r in data["records"] for v in r["grad_norm"])
     assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
@@ -107,6 +108,18 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
         assert (tmp_path / "gates.png").stat().st_size > 10_000
     else:
         assert data["records"][0]["gates"] == {} and not (tmp_path / "gates.png").exists()
+
+
+def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg, tmp_path):
+    from seqmodels.pipeline import train
+
+    short = ["task=memory", "task.datamodule.n_train=128", "task.datamodule.n_val=16",
+             "task.max_epochs=2", "task.stopping_threshold=null", "threads=1"]  # fmt: skip
+    without = train(compose_cfg(*short), tmp_path / "without")
+    traced = train(compose_cfg(*short, "callbacks=gradient_flow"), tmp_path / "with")
+    assert (tmp_path / "with" / "gradient_flow.png").is_file()
+    for name in ("val/loss", "test/loss", "test/acc"):  # the same batches, the same weights
+        assert traced[name] == without[name]
 
 
 def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp_path):
@@ -133,3 +146,29 @@ def test_a_bad_recording_interval_stops_with_one_line():
 
     with pytest.raises(ConfigError, match="callbacks.gradient_flow.every_n_epochs=0 must be > 0"):
         GradientFlow(every_n_epochs=0)
+    with pytest.raises(ConfigError, match="callbacks.gradient_flow.curves=0 must be > 0"):
+        GradientFlow(curves=0)
+
+
+def test_a_handful_of_curves_spread_over_the_run_by_default():
+    from seqmodels.callbacks import GradientFlow
+
+    assert sorted(GradientFlow().epochs_to_record(300)) == [0, 1, 4, 17, 72, 300]  # sine
+    assert sorted(GradientFlow().epochs_to_record(8)) == [0, 1, 2, 3, 5, 8]  # memory
+    assert sorted(GradientFlow().epochs_to_record(3)) == [0, 1, 2, 3]
+    assert sorted(GradientFlow(curves=1).epochs_to_record(300)) == [0]
+    assert sorted(GradientFlow(every_n_epochs=100).epochs_to_record(300)) == [0, 100, 200, 300]
+
+
+def test_the_network_traces_what_its_first_layer_reads_through_a_public_method():
+    model = tiny_classifier("lstm")
+    ids = torch.randint(1, 9, (3, 5))
+    with model.net.trace_inputs() as trace:
+        logits = model(ids)
+    assert trace.inputs.shape == (3, 5, 4) and trace.inputs.is_leaf  # (B, T, embedding_dim)
+    assert trace.outputs.shape == (3, 5, 6) and trace.layer is model.net.layers[0][0]
+    (grad,) = torch.autograd.grad(logits.sum(), trace.inputs)  # the loss reaches each step
+    assert grad.shape == (3, 5, 4) and grad.abs().sum() > 0
+    before = trace.inputs
+    model(ids)  # the hooks are gone once the block ends
+    assert trace.inputs is before

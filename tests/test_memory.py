@@ -175,6 +175,7 @@ def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp
     text = (sweep / "summary.md").read_text()
     assert "Longest lag clearly above chance" in text and "| rnn |" in text
     height, width, _ = imread(sweep / "summary.png").shape
-    assert width >= 1600  # three panels: the third is test/acc against the lag
+    # two panels chosen for a lag sweep: test/acc against the lag, val/acc per epoch (4 groups)
+    assert 1100 <= width < 1600
     assert (sweep / "summary_gradient_flow.png").stat().st_size > 10_000
     assert len(list(sweep.glob("*/gradient_flow.json"))) == 4

@@ -125,6 +125,7 @@ def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         "model=rnn,lstm",
+        "threads=null",  # the tasks' default is 1; null splits the cores between the jobs
         "task.datamodule.n_points=6000",  # seconds of training each: the workers' starts differ
         "trainer.max_epochs=3",
         "trainer.enable_progress_bar=false",

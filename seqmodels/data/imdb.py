@@ -19,6 +19,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
@@ -84,12 +85,13 @@ def _read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarr
         elif source["kind"] == "parquet":
             ds = datasets.load_dataset("parquet", data_files={split: str(where)}, split=split)
         else:
-            texts, labels = [], []
+            folder_texts: list[str] = []
+            folder_labels: list[int] = []
             for label, name in enumerate(("neg", "pos")):
                 files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
-                texts += [f.read_text(encoding="utf-8") for f in files]
-                labels += [label] * len(files)
-            ds = datasets.Dataset.from_dict({"text": texts, "label": labels})
+                folder_texts += [f.read_text(encoding="utf-8") for f in files]
+                folder_labels += [label] * len(files)
+            ds = datasets.Dataset.from_dict({"text": folder_texts, "label": folder_labels})
     except Exception as err:  # any reader failure becomes one line naming the file
         raise DataError(f"could not read the IMDB {split} split from {where}: {err}") from None
     missing = {"text", "label"} - set(ds.column_names)
@@ -288,8 +290,10 @@ class EncodedReviews(Dataset):
 
     @classmethod
     def from_cache(cls, folder: Path, split: str, max_len: int, truncation: str) -> EncodedReviews:
-        arrays = [np.load(folder / f"{split}_{name}.npy") for name in ("ids", "offsets", "labels")]
-        return cls(*arrays, max_len=max_len, truncation=truncation)
+        ids, offsets, labels = (
+            np.load(folder / f"{split}_{name}.npy") for name in ("ids", "offsets", "labels")
+        )
+        return cls(ids, offsets, labels, max_len=max_len, truncation=truncation)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -380,6 +384,8 @@ class IMDBDataModule(L.LightningDataModule):
     every one `max_len` steps long). `pin_memory=None` pins batches when training on a GPU.
     """
 
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
+
     def __init__(
         self,
         data_dir: str | None = None,
@@ -423,11 +429,17 @@ class IMDBDataModule(L.LightningDataModule):
         hp = self.hparams
         self.cache = prepare_imdb(hp.data_dir, hp.num_words, hp.cache_dir, hp.hub_dataset)
 
-    @property
-    def vocab(self) -> list[str]:
+    def _prepared(self) -> Path:
+        """The cache folder of the encoded reviews, prepared first if need be."""
         if self.cache is None:
             self.prepare_data()
-        return json.loads((self.cache / "vocab.json").read_text())["vocab"]
+        if self.cache is None:  # prepare_imdb returns the folder or raises
+            raise RuntimeError("prepare_data left no cache folder")
+        return self.cache
+
+    @property
+    def vocab(self) -> list[str]:
+        return json.loads((self._prepared() / "vocab.json").read_text())["vocab"]
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
@@ -441,10 +453,8 @@ class IMDBDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        if self.cache is None:
-            self.prepare_data()
-        hp = self.hparams
-        train = EncodedReviews.from_cache(self.cache, "train", hp.max_len, hp.truncation)
+        hp, cache = self.hparams, self._prepared()
+        train = EncodedReviews.from_cache(cache, "train", hp.max_len, hp.truncation)
         train_index, val_index = stratified_split(train.labels, hp.val_fraction, hp.seed)
         if len(val_index) == 0 or len(train_index) == 0:
             smallest = int(np.bincount(train.labels).min())  # reviews of the rarer label
@@ -461,7 +471,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.splits = {
             "train": train.subset(train_index),
             "val": train.subset(val_index),
-            "test": EncodedReviews.from_cache(self.cache, "test", hp.max_len, hp.truncation),
+            "test": EncodedReviews.from_cache(cache, "test", hp.max_len, hp.truncation),
         }
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:

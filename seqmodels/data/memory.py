@@ -8,6 +8,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, TensorDataset
 
 from seqmodels.data.sharding import eval_loader, train_loader
@@ -43,6 +44,8 @@ class MemoryDataModule(L.LightningDataModule):
     Train, validation and test sequences are drawn from independent streams seeded by `seed`,
     so a split is the same whatever the sizes of the others.
     """
+
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
 
     def __init__(
         self,

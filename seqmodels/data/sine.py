@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
+from lightning.fabric.utilities.data import AttributeDict
 
 from seqmodels.data.windows import WindowDataModule
 from seqmodels.errors import ConfigError, check_positive
@@ -23,6 +24,8 @@ class SineDataModule(WindowDataModule):
     With the defaults (100 points, window 10, val 10, test 20) that is the tutorial's split: 70
     windows to fit on, the last 20 to test.
     """
+
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
 
     def __init__(
         self,

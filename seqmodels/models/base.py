@@ -6,10 +6,12 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch import Tensor
 from torchmetrics import MeanMetric, MetricCollection
 
 from seqmodels.errors import ConfigError
+from seqmodels.models.recurrent import RecurrentNet
 from seqmodels.tasks import record
 
 STAGES = ("train", "val", "test")
@@ -27,6 +29,8 @@ class SeqModule(L.LightningModule):
     """
 
     task: str | None = None  # the task's name, recorded in checkpoints (set by the pipeline)
+    hparams: AttributeDict  # the arguments, by save_hyperparameters
+    net: RecurrentNet  # set by each task's module
     train_metrics: MetricCollection  # set by each task's module, one collection per stage
     val_metrics: MetricCollection
     test_metrics: MetricCollection

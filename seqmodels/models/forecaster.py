@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -24,7 +25,8 @@ class Forecaster(SeqModule):
     `scaling="window"` (the default) subtracts each window's own mean and predicts the next
     value's offset from it, which makes the forecast independent of the series' level: a
     model fit on one stretch of a series then also holds where the series moves to levels
-    the training stretch never reached.
+    the training stretch never reached. `window` is the window length the model was trained
+    on (from the data), which `predict` checks; None accepts any length.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class Forecaster(SeqModule):
         mean: float = 0.0,
         std: float = 1.0,
         scaling: str = "window",
+        window: int | None = None,
     ) -> None:
         super().__init__(optimizer, scheduler)
         if scaling not in SCALINGS:
@@ -62,6 +65,27 @@ class Forecaster(SeqModule):
         return F.mse_loss(predictions, targets), predictions, targets
 
     @torch.no_grad()
-    def predict(self, windows: Tensor) -> Tensor:
-        """Next values `(B,)` for windows `(B, T)` of raw series values."""
-        return self(torch.as_tensor(windows, dtype=torch.float32, device=self.device))
+    def predict(self, windows: Any) -> Tensor:
+        """Next values `(N,)`, in the series' units, after windows of raw series values.
+
+        `windows` is one window of `window` values `(window,)`, a batch `(N, window)` or
+        `(N, window, 1)`, as a list, a numpy array or a tensor. Runs in eval mode (no dropout)
+        on the model's device without gradients; returns a CPU tensor. Raises ValueError when
+        the shape is none of these or the length is not the trained `window`.
+        """
+        x = torch.as_tensor(np.asarray(windows) if isinstance(windows, list) else windows)
+        x = x.to(device=self.device, dtype=torch.float32)
+        window = self.hparams.get("window")
+        expected = f"(window,), (N, window) or (N, window, 1) with window={window or 'any'}"
+        if x.dim() == 3 and x.size(-1) == 1:
+            x = x.squeeze(-1)
+        elif x.dim() == 1:
+            x = x.unsqueeze(0)
+        if x.dim() != 2 or x.size(1) == 0 or (window and x.size(1) != window):
+            raise ValueError(f"predict takes windows of shape {expected}; got {tuple(x.shape)}")
+        was_training = self.training
+        self.eval()
+        try:
+            return self(x).cpu()  # (N,)
+        finally:
+            self.train(was_training)

@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
 import torch
 from torch import Tensor, nn
 
 from seqmodels.errors import ConfigError, check_positive
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
+    "rnn": nn.RNN,
+    "lstm": nn.LSTM,
+    "gru": nn.GRU,
+}
 RECURRENT_INITS = ("torch", "orthogonal")
 # How a sequence of hidden states becomes one vector: the state at the last real step (the
 # tutorial's Keras layer), or pooled over the real steps (max/mean pooling over time, Johnson &
 # Zhang 2016; attention pooling, Yang et al. 2016).
 READOUTS = ("last", "max", "mean", "attention")
+
+
+@dataclass
+class InputTrace:
+    """What the first recurrent layer read and wrote in the last forward pass of a trace.
+
+    `inputs` `(B, T, I)` is a leaf that requires grad (differentiate a loss by it: the gradient
+    reaching each input step); `layer` is the first layer's forward-direction module and
+    `outputs` `(B, T, H)` its outputs, from which its gates can be recomputed.
+    """
+
+    layer: nn.RNNBase
+    inputs: Tensor | None = None
+    outputs: Tensor | None = None
+    _handles: list[Any] = field(default_factory=list, repr=False)
 
 
 class RecurrentNet(nn.Module):
@@ -66,6 +90,7 @@ class RecurrentNet(nn.Module):
             )
         if readout not in READOUTS:
             raise ConfigError(f"model.readout={readout!r} must be one of {list(READOUTS)}")
+        self.embedding: nn.Embedding | None = None
         if vocab_size is not None:
             check_positive("model", vocab_size=vocab_size)
             self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
@@ -76,8 +101,7 @@ class RecurrentNet(nn.Module):
                 with torch.no_grad():
                     self.embedding.weight[padding_idx].zero_()
             input_size = embedding_dim
-        else:
-            self.embedding = None
+        self.cell = cell
         self.padding_idx = padding_idx
         self.hidden_size = hidden_size
         self.input_dropout = nn.Dropout(embedding_dropout)
@@ -87,6 +111,7 @@ class RecurrentNet(nn.Module):
         # ever reads padding before a real token. (On CPU this runs about 4x faster than
         # packed sequences, whose kernels step through one time step per call.)
         directions = 2 if bidirectional else 1
+        self.bidirectional = bidirectional
         self.layers = nn.ModuleList(
             nn.ModuleList(
                 CELLS[cell](
@@ -167,10 +192,11 @@ class RecurrentNet(nn.Module):
             lengths = torch.full((batch,), steps, device=x.device)
         lengths = lengths.to(x.device)
         h = self.input_dropout(x)
-        bidirectional = len(self.layers[0]) == 2
+        bidirectional = self.bidirectional
         if bidirectional:
             reverse = _reverse_index(lengths, steps)  # (B, T), the same for every layer
-        for depth, directions in enumerate(self.layers):
+        for depth, layer in enumerate(self.layers):
+            directions = cast(nn.ModuleList, layer)  # (forward[, backward]) of one layer
             if depth:
                 h = self.dropout(h)
             outputs = [directions[0](h)[0]]  # (B, T, H)
@@ -197,6 +223,39 @@ class RecurrentNet(nn.Module):
             return (h * real.unsqueeze(-1)).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
         scores = self.attention(h).squeeze(-1).masked_fill(~real, float("-inf"))  # (B, T)
         return torch.einsum("bt,bth->bh", scores.softmax(dim=1), h)
+
+    @property
+    def first_layer(self) -> nn.RNNBase:
+        """The first layer's forward direction: the module that reads the inputs."""
+        return cast(nn.RNNBase, cast(nn.ModuleList, self.layers[0])[0])
+
+    @contextmanager
+    def trace_inputs(self) -> Iterator[InputTrace]:
+        """While open, each forward pass records in the yielded `InputTrace` what the first
+        recurrent layer reads (after embedding and input dropout) as a leaf tensor that
+        requires grad, and what that layer's forward direction outputs.
+
+        Diagnostics such as `seqmodels.callbacks.GradientFlow` use it to measure how far back
+        in time the loss gradient reaches without depending on how the network is built.
+        """
+        trace = InputTrace(layer=self.first_layer)
+
+        def take_input(_: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
+            trace.inputs = output.detach().requires_grad_()  # (B, T, I), a leaf
+            return trace.inputs
+
+        def take_output(_: nn.Module, args: tuple[Tensor, ...], output: tuple) -> None:
+            trace.outputs = output[0].detach()  # (B, T, H)
+
+        trace._handles = [
+            self.input_dropout.register_forward_hook(take_input),
+            trace.layer.register_forward_hook(take_output),
+        ]
+        try:
+            yield trace
+        finally:
+            for handle in trace._handles:
+                handle.remove()
 
     def _left_align(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Moves the real tokens of each row to its front, whichever side the padding was on."""

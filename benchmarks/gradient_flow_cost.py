@@ -1,0 +1,64 @@
+"""What `callbacks=gradient_flow` costs a run: its wall time with the callback over without.
+
+    python benchmarks/gradient_flow_cost.py                  # sine, memory, memory at lag 100
+    python benchmarks/gradient_flow_cost.py --repeats 3 --cases sine
+
+Each case's run (`python train.py task=TASK threads=1 ...`, the whole run: fit, the final
+validation and test, the plots) goes through `seqmodels.pipeline.train` in this process, with
+and without the callback, alternating, `--repeats` times each; the best wall time of each side
+is compared. Target (issue #15): with / without <= 1.5 (it was ~27x when the callback recorded
+and redrew its plots every epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from seqmodels.pipeline import train
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+QUIET = ["threads=1", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false"]
+CASES = {  # the default runs, and a memory run at a lag the callback is meant for
+    "sine": ["task=sine"],
+    "memory": ["task=memory"],
+    "memory-lag100": ["task=memory", "task.datamodule.lag=100"],
+}
+
+
+def seconds(case: str, callback: bool, run_dir: Path) -> tuple[float, int]:
+    overrides = [*CASES[case], *QUIET] + (["callbacks=gradient_flow"] if callback else [])
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    start = time.perf_counter()
+    metrics = train(cfg, run_dir)
+    return time.perf_counter() - start, metrics["epochs"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in args.cases:
+            best = {False: float("inf"), True: float("inf")}
+            for run in range(args.repeats):
+                for callback in (False, True) if run % 2 == 0 else (True, False):
+                    wall, epochs = seconds(task, callback, Path(tmp) / f"{task}-{callback}-{run}")
+                    best[callback] = min(best[callback], wall)
+            print(
+                f"{task:<14} {epochs:4d} epochs  without: {best[False]:6.2f} s  "
+                f"with gradient_flow: {best[True]:6.2f} s  ratio {best[True] / best[False]:.2f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
