@@ -37,6 +37,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
     """The trained module of a checkpoint (or run folder), in eval mode; needs no config or data."""
     ckpt = find_checkpoint(path)
     cls = module_class(read_checkpoint(ckpt, field="checkpoint"))
+    assert cls is not None  # read_checkpoint refuses a checkpoint that names no module
     model = cls.load_from_checkpoint(ckpt, map_location=map_location, weights_only=True)
     return model.eval()
 

@@ -5,12 +5,16 @@ in the test results, metrics.csv and metrics.json like the module's own metrics.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from seqmodels.plots import plot_forecast
+
+if TYPE_CHECKING:
+    from seqmodels.models.forecaster import Forecaster
 
 
 class ForecastReference(Callback):
@@ -28,12 +32,12 @@ class ForecastReference(Callback):
     def __init__(self, plot: str | None = "predictions.png") -> None:
         self.plot = plot
 
-    def reference(self, datamodule: L.LightningDataModule) -> np.ndarray:
+    def reference(self, datamodule: Any) -> np.ndarray:
         """The reference's forecast of each test target, `(N,)`."""
         raise NotImplementedError
 
-    def on_test_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        datamodule = trainer.datamodule
+    def on_test_epoch_end(self, trainer: L.Trainer, module: Forecaster) -> None:  # type: ignore[override]
+        datamodule = _datamodule(trainer)
         windows, targets = datamodule.split("test").tensors  # (N, window), (N,)
         predictions = module.predict(windows).cpu().numpy()  # (N,)
         truth, reference = targets.numpy(), self.reference(datamodule)
@@ -58,7 +62,7 @@ class OracleForecast(ForecastReference):
 
     name, label = "oracle", "oracle: sin + noise mean"
 
-    def reference(self, datamodule: L.LightningDataModule) -> np.ndarray:
+    def reference(self, datamodule: Any) -> np.ndarray:
         return datamodule.oracle("test")
 
 
@@ -67,7 +71,7 @@ class PersistenceForecast(ForecastReference):
 
     name, label = "naive", "naive: last value"
 
-    def reference(self, datamodule: L.LightningDataModule) -> np.ndarray:
+    def reference(self, datamodule: Any) -> np.ndarray:
         return datamodule.split("test").tensors[0][:, -1].numpy()
 
 
@@ -76,4 +80,12 @@ class ChanceLevel(Callback):
     summaries can tell a learned task from guessing."""
 
     def on_test_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        module.log("test/chance_acc", float(trainer.datamodule.chance_acc), sync_dist=True)
+        module.log("test/chance_acc", float(_datamodule(trainer).chance_acc), sync_dist=True)
+
+
+def _datamodule(trainer: L.Trainer) -> Any:
+    """The datamodule the trainer runs (Lightning sets it when fit or test starts)."""
+    datamodule = getattr(trainer, "datamodule", None)
+    if datamodule is None:
+        raise RuntimeError("the evaluation callbacks need trainer.fit/test(datamodule=...)")
+    return datamodule

@@ -45,7 +45,7 @@ def parallel_jobs(n_jobs: int, available: int | None = None) -> int:
     return max(1, n_jobs if n_jobs > 0 else available + 1 + n_jobs)
 
 
-def assign_resources(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+def assign_resources(cfg: DictConfig, hydra_cfg: Any) -> None:
     """Under the joblib launchers, split the cores between the parallel jobs (jobs x threads
     <= cores, unless `threads` is set) and, with `hydra/launcher=gpu_per_job`, give this job a
     GPU of its own."""
@@ -128,7 +128,7 @@ def run_job(cfg: DictConfig) -> float:
     return main_metric(cfg, metrics)
 
 
-def job_config(cfg: DictConfig, hydra_cfg: DictConfig, folder: RunFolder) -> DictConfig:
+def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig:
     """The config the job runs with: for a run that continues, its folder's own."""
     field = next((key for key in RUN_KEYS if cfg.get(key)), None)
     continuing = (

@@ -83,7 +83,7 @@ class RunCheckpoint(ModelCheckpoint):
     def _moved(self, path: str | None, old: str) -> str | None:
         if not path or not str(path).startswith(str(old)):
             return path
-        moved = Path(self.dirpath) / Path(path).relative_to(old)
+        moved = Path(str(self.dirpath)) / Path(path).relative_to(old)
         return str(moved) if moved.is_file() else path  # else a checkpoint from another run
 
 

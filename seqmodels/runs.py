@@ -18,7 +18,7 @@ import socket
 import traceback
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import yaml
 from lightning.pytorch.utilities import rank_zero_only
@@ -58,7 +58,7 @@ _saved_config_here: dict[str, bool] = {}  # output dirs whose .hydra/ Hydra writ
 
 def is_main_process() -> bool:
     """Whether this is rank 0 (or no distributed run): the process that writes the folder."""
-    return rank_zero_only.rank == 0
+    return getattr(rank_zero_only, "rank", 0) == 0  # set by Lightning per process
 
 
 def now() -> str:
@@ -110,7 +110,7 @@ class RunFolder:
     # --- what the run is ------------------------------------------------------------------
     def saved_config(self) -> DictConfig:
         """The config the run was composed with when it first started."""
-        return OmegaConf.load(self.config_file)
+        return cast(DictConfig, OmegaConf.load(self.config_file))
 
     def saved_choices(self) -> dict[str, Any]:
         """The config group choices it ran with (task, model, trainer, ...)."""

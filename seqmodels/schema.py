@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf, ValidationError
@@ -133,16 +134,17 @@ def check_node(node: DictConfig, schema: type, prefix: str) -> None:
 
 
 def _wrong_type(key: str, value: Any, expected: type | None) -> str:
-    kind = KIND.get(expected, "another type")
+    kind = KIND.get(expected, "another type") if expected else "another type"
     if expected is int and isinstance(value, float) and value.is_integer():
         return f"{key}={value!r} must be {kind}; write {key}={int(value)}"
-    return f"{key}={value!r} must be {kind}, e.g. {key}={_EXAMPLE.get(expected, '...')}"
+    example = _EXAMPLE.get(expected, "...") if expected else "..."
+    return f"{key}={value!r} must be {kind}, e.g. {key}={example}"
 
 
 _EXAMPLE = {int: "64", float: "0.001", bool: "true", str: "name"}
 
 
-def _interval(meta: dict) -> str:
+def _interval(meta: Mapping[str, Any]) -> str:
     low, high = meta.get("low"), meta.get("high")
     if high is None:
         return f"> {low}" if meta["low_open"] else f">= {low}"
@@ -166,9 +168,10 @@ def signature_schema(cls: type) -> type:
     """A structured-config dataclass of the scalar arguments of `cls.__init__` (int, float,
     bool, str, and their Optional), from its type hints; other arguments are not checked."""
     if cls not in _schemas:
-        hints = typing.get_type_hints(cls.__init__)
+        init = cls.__init__  # type: ignore[misc]  # the class's own signature is what it takes
+        hints = typing.get_type_hints(init)
         fields = []
-        for name in inspect.signature(cls.__init__).parameters:
+        for name in inspect.signature(init).parameters:
             base = _base_type(hints.get(name))
             if base is not None:
                 optional = type(None) in typing.get_args(hints[name])
@@ -332,7 +335,7 @@ def check_buildable(cfg: DictConfig) -> None:
         if isinstance(err.__cause__, ConfigError):
             raise err.__cause__ from None
         raise ConfigError(f"task.datamodule: {err.__cause__ or err}") from None
-    RecurrentNet(**OmegaConf.to_container(cfg.model, resolve=True))
+    RecurrentNet(**cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True)))
     for name, module in (("optimizer", torch.optim), ("scheduler", torch.optim.lr_scheduler)):
         spec = cfg.task.module.get(name)
         cls = getattr(module, str(spec.get("name")), None) if spec else object

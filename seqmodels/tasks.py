@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqmodels.errors import ConfigError
+
+if TYPE_CHECKING:
+    from seqmodels.models.base import SeqModule
 
 # Settings that have one place; typing another name for them is refused, naming the right one.
 # trainer.max_epochs needs no entry: it and any LR schedule's length (T_max) read task.max_epochs
@@ -42,7 +45,7 @@ def record(checkpoint: dict[str, Any], module: Any) -> None:
     checkpoint["seqmodels_task"] = getattr(module, "task", None)
 
 
-def module_class(checkpoint: dict[str, Any]) -> type | None:
+def module_class(checkpoint: dict[str, Any]) -> type[SeqModule] | None:
     """The LightningModule class a checkpoint records, or None when it names none of seqmodels'.
 
     Only modules inside the `seqmodels` package are imported (a checkpoint can't make another

@@ -22,7 +22,13 @@ import torch
 from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    Sampler,
+    SequentialSampler,
+)
 
 from seqmodels.data.sharding import train_loader
 from seqmodels.errors import ConfigError, check_positive
@@ -334,7 +340,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        sampler: Sampler[int],
+        sampler: DistributedSampler | SequentialSampler,
         lengths: np.ndarray,
         batch_size: int,
         shuffle: bool,

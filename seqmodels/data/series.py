@@ -29,7 +29,7 @@ def sunspots_csv() -> Path:
     return Path(spec.origin).parent / "datasets" / "sunspots" / "sunspots.csv"
 
 
-def read_series(path: str | Path, column: str) -> np.ndarray:
+def read_series(path: str | Path, column: str | None) -> np.ndarray:
     """The values of `column` in a CSV or parquet file, in file order, as float32 `(N,)`.
 
     Raises ConfigError, in one line naming the setting, for a missing file, another format,

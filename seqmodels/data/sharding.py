@@ -39,6 +39,8 @@ def rank_share(trainer: L.Trainer | None, dataset: Dataset, seed: int) -> Distri
 class EpochBatches(BatchSampler):
     """Batches of indices from a sampler, passing `set_epoch` on to it."""
 
+    sampler: DistributedSampler
+
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 

@@ -213,7 +213,7 @@ class RecurrentNet(nn.Module):
         if self.readout == "last":
             # Forward direction at the last real step; backward direction at the first.
             last = h[torch.arange(batch, device=h.device), lengths - 1]  # (B, dirs * H)
-            if len(self.layers[0]) == 2:
+            if self.bidirectional:
                 last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], -1)
             return last
         real = torch.arange(steps, device=h.device) < lengths.unsqueeze(1)  # (B, T)
@@ -221,6 +221,7 @@ class RecurrentNet(nn.Module):
             return h.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(dim=1)
         if self.readout == "mean":
             return (h * real.unsqueeze(-1)).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
+        assert self.attention is not None  # built for readout="attention"
         scores = self.attention(h).squeeze(-1).masked_fill(~real, float("-inf"))  # (B, T)
         return torch.einsum("bt,bth->bh", scores.softmax(dim=1), h)
 
