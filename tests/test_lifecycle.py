@@ -285,9 +285,11 @@ def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
 
 
 def test_a_diverged_run_exits_1_with_one_line(tmp_path):
+    """The issue's command: clipping keeps the training loss finite for a step, while the
+    validation MSE already overflows (this run used to end "ok" by early stopping)."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *TINY, "task.module.optimizer.lr=1e30"]
-        + ["task.gradient_clip_val=null", f"hydra.run.dir={tmp_path / 'run'}"],
+        [sys.executable, str(ROOT / "train.py"), "task.module.optimizer.lr=1e30", "threads=1"]
+        + [f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -295,8 +297,9 @@ def test_a_diverged_run_exits_1_with_one_line(tmp_path):
     )
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert last.startswith("error: the training loss is ") and "diverged" in last
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "diverged"
+    assert last.startswith("error: the val/mse is inf at epoch 0, step 1") and "diverged" in last
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and (metrics["epoch"], metrics["step"]) == (0, 1)
 
 
 @pytest.mark.slow
