@@ -165,7 +165,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     )
     clock = TrainingClock()
     callbacks = [checkpoint, latest, clock, RandomState(), Interrupted(run_dir), *callbacks]
-    callbacks.append(StopOnDivergence())
+    callbacks.append(StopOnDivergence(monitor=cfg.task.monitor))
     if cfg.task.early_stopping_patience:
         callbacks.append(
             EarlyStopping(

@@ -99,11 +99,11 @@ def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:
 
 
 class Diverged(RuntimeError):
-    """The training loss stopped being a finite number."""
+    """The training loss (or the monitored validation metric) stopped being a finite number."""
 
-    def __init__(self, loss: float, epoch: int, step: int) -> None:
-        super().__init__(f"the training loss is {loss} at epoch {epoch}, step {step}")
-        self.loss, self.epoch, self.step = loss, epoch, step
+    def __init__(self, value: float, epoch: int, step: int, what: str = "training loss") -> None:
+        super().__init__(f"the {what} is {value} at epoch {epoch}, step {step}")
+        self.value, self.epoch, self.step, self.what = value, epoch, step, what
 
 
 class StopOnDivergence(Callback):
@@ -115,7 +115,8 @@ class StopOnDivergence(Callback):
     anyway; the step reported is the first non-finite one either way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, monitor: str | None = None) -> None:
+        self.monitor = monitor  # a validation metric that must stay finite too
         self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss, or -1
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
@@ -132,6 +133,13 @@ class StopOnDivergence(Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._check(trainer, None)
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Weights blown up by a huge step can keep a clipped training loss finite for a while,
+        # while their predictions already overflow (early stopping would end such a run "ok").
+        value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
+        if trainer.state.fn == "fit" and value is not None and not torch.isfinite(value):
+            raise Diverged(float(value), trainer.current_epoch, trainer.global_step, self.monitor)
 
     def _check(self, trainer: L.Trainer, loss: torch.Tensor | None) -> None:
         if self._first_bad is None:

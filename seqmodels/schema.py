@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hydra.utils import get_class
-from omegaconf import MISSING, DictConfig, OmegaConf, ValidationError
+from omegaconf import MISSING, DictConfig, OmegaConf, ValidationError, open_dict
 
 from seqmodels.errors import ConfigError
 
@@ -288,7 +288,7 @@ def check_job(overrides: list[str], conf: Path = CONF, build: bool = True) -> Di
         with initialize_config_dir(str(conf), version_base="1.3"):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
         choices = dict(cfg.hydra.runtime.choices)
-        with _writable(cfg):
+        with open_dict(cfg):
             del cfg["hydra"]
         folder = run_folder_of(cfg.get("resume"), cfg.get("ckpt_path"))
         if folder is not None:
@@ -345,12 +345,6 @@ def check_buildable(cfg: DictConfig) -> None:
                 f"{module.__name__}, e.g. task.module.{name}.name="
                 + ("AdamW" if name == "optimizer" else "ReduceLROnPlateau")
             )
-
-
-def _writable(cfg: DictConfig):
-    from omegaconf import open_dict
-
-    return open_dict(cfg)
 
 
 def _values(override: Any) -> list[str]:
