@@ -65,6 +65,8 @@ def setup() -> None:
     (console and train.log), and silences what doesn't apply. Call it once Hydra has set up
     logging, i.e. inside the `@hydra.main` function; calling it again changes nothing."""
     root = logging.getLogger()
+    if not root.handlers:  # logging not configured (hydra/job_logging=disabled): leave it
+        return
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
         lightning_log = logging.getLogger(name)
         # Lightning gives itself a stderr handler when imported before logging is configured
