@@ -109,9 +109,14 @@ class WindowDataModule(L.LightningDataModule):
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
-        """What the model must know of the data: the scale of the training part alone."""
+        """What the model must know of the data: the scale of the training part alone, and the
+        window length (`Forecaster.predict` checks it)."""
         train = self.values[: self.bounds["train"][1] + self.window]
-        return {"mean": float(train.mean()), "std": float(train.std()) or 1.0}
+        return {
+            "mean": float(train.mean()),
+            "std": float(train.std()) or 1.0,
+            "window": self.window,
+        }
 
     def train_dataloader(self) -> DataLoader:
         return train_loader(self.trainer, self.split("train"), self.batch_size, self.seed)
