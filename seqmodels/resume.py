@@ -139,7 +139,9 @@ class StopOnDivergence(Callback):
         # while their predictions already overflow (early stopping would end such a run "ok").
         value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
         if trainer.state.fn == "fit" and value is not None and not torch.isfinite(value):
-            raise Diverged(float(value), trainer.current_epoch, trainer.global_step, self.monitor)
+            raise Diverged(
+                float(value), trainer.current_epoch, trainer.global_step, str(self.monitor)
+            )
 
     def _check(self, trainer: L.Trainer, loss: torch.Tensor | None) -> None:
         if self._first_bad is None:

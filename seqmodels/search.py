@@ -47,6 +47,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -77,12 +78,15 @@ def distribution(override: Override) -> BaseDistribution | None:
         isinstance(value, RangeSweep)
         and (value.shuffle or any(isinstance(v, float) for v in (value.start, value.stop)))
     ):
-        return CategoricalDistribution(list(override.sweep_iterator()))
+        choices: list[Any] = list(override.sweep_iterator())
+        return CategoricalDistribution(choices)
     if isinstance(value, RangeSweep):
+        assert value.start is not None and value.stop is not None  # a range() has both
         step = int(value.step or 1)
         last = int(value.start) + (int(value.stop) - int(value.start) - 1) // step * step
         return IntDistribution(int(value.start), last, step=step)
     if isinstance(value, IntervalSweep):
+        assert value.start is not None and value.end is not None  # an interval() has both
         log_scale = "log" in value.tags
         if isinstance(value.start, int) and isinstance(value.end, int):
             return IntDistribution(value.start, value.end, log=log_scale)
@@ -97,7 +101,7 @@ def search_space(arguments: Sequence[str]) -> tuple[dict[str, BaseDistribution],
         o.get_key_element(): o for o in OverridesParser.create().parse_overrides(list(arguments))
     }
     space = {key: dist for key, o in last.items() if (dist := distribution(o)) is not None}
-    fixed = [o.input_line for key, o in last.items() if key not in space]
+    fixed = [str(o.input_line) for key, o in last.items() if key not in space]
     return space, fixed
 
 
@@ -122,7 +126,10 @@ def open_study(
     for attempt in range(5):
         try:
             study = optuna.create_study(
-                storage=storage, study_name=study_name, direction=direction, load_if_exists=True
+                storage=storage,
+                study_name=study_name,
+                direction=StudyDirection[direction.upper()],
+                load_if_exists=True,
             )
             break
         except SQLAlchemyError:  # workers started together race to create the tables
@@ -161,7 +168,8 @@ class TrialPruning(Callback):
         if not fitting or trainer.sanity_checking or trainer.checkpoint_callback is None:
             return
         trial = _running.get(HydraConfig.get().job.num) if HydraConfig.initialized() else None
-        value = trainer.callback_metrics.get(trainer.checkpoint_callback.monitor)
+        monitor = str(getattr(trainer.checkpoint_callback, "monitor", ""))  # the task's monitor
+        value = trainer.callback_metrics.get(monitor)
         if trial is None or value is None:
             return
         trial.report(float(value), step=trainer.current_epoch)
@@ -212,6 +220,7 @@ class Search(Sweeper):
         self.sweep_dir = Path(config.hydra.sweep.dir).resolve()
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
+        assert self.config is not None and self.launcher is not None  # setup() ran
         space, fixed = search_space([*(f"{k}={v}" for k, v in self.params.items()), *arguments])
         launcher = self.config.hydra.runtime.choices.get("hydra/launcher", "basic")
         if self.pruner is not None and launcher == "basic":
@@ -282,6 +291,7 @@ class Search(Sweeper):
                     [*fixed, *(f"{k}={override_value(v)}" for k, v in t.params.items())]
                     for t in batch
                 ]
+                assert self.launcher is not None  # setup() ran
                 returns = self.launcher.launch(overrides, initial_job_idx=min(jobs))
             finally:
                 for job in jobs:
