@@ -247,6 +247,20 @@ def test_partial_writes_of_a_killed_run_are_removed_at_its_next_start(tmp_path):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["last.ckpt"]
 
 
+def test_a_best_checkpoint_the_resumed_state_doesnt_know_is_removed(tmp_path):
+    """Killed after saving a new best but before last.ckpt: on a replay that doesn't reach the
+    same best (a GPU's last bits), that file would stay and be taken for the best."""
+    folder = RunFolder(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("best-003.ckpt", "best-004.ckpt", "last.ckpt", "interrupted.ckpt"):
+        (tmp_path / "checkpoints" / name).write_bytes(b"x")
+    assert [p.name for p in folder.remove_checkpoints_except({"best-003.ckpt"})] == [
+        "best-004.ckpt"
+    ]
+    left = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert left == ["best-003.ckpt", "interrupted.ckpt", "last.ckpt"]
+
+
 def test_results_are_written_with_the_users_file_mode(tmp_path):
     old = os.umask(0o022)
     try:
