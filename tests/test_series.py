@@ -55,7 +55,7 @@ def test_splits_are_chronological_and_the_scale_comes_from_the_training_part_alo
         np.testing.assert_array_equal(dm.target_steps(split), np.arange(first, last))
     train_part = values[:75]  # the inputs and targets of the training windows, nothing later
     assert dm.model_kwargs == pytest.approx(
-        {"mean": float(train_part.mean()), "std": float(train_part.std())}
+        {"mean": float(train_part.mean()), "std": float(train_part.std()), "window": 5}
     )
     values[75:] *= 100  # what follows the training part doesn't move the scale
     other = SeriesDataModule(
