@@ -14,12 +14,13 @@ import hydra
 from omegaconf import DictConfig
 
 from seqmodels.errors import ConfigError
-from seqmodels.jobs import run_job
 from seqmodels.schema import check_command_line
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    from seqmodels.jobs import run_job  # torch and Lightning: after the checks, not for --help
+
     return run_job(cfg)
 
 

@@ -12,9 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-
 TMP_SUFFIX = ".tmp"  # `.NAME.<random>.tmp` beside NAME while it is written
 
 
@@ -58,16 +55,3 @@ def finite_or_none(value: Any) -> Any:
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
     """Strict JSON (non-finite numbers as null: bare NaN is not JSON), written atomically."""
     write_text(path, json.dumps(finite_or_none(data), indent=2, allow_nan=False) + "\n")
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Saves each checkpoint beside its final name and renames it there. (Lightning's own save
-    goes through the system's temporary folder; where that is another disk, the last move is a
-    copy, and a run killed during it leaves half a checkpoint.)"""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
-    ) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)

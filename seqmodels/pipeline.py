@@ -22,9 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from seqmodels import console
 from seqmodels.checkpoints import check_resumable, check_task, read_checkpoint
 from seqmodels.errors import ConfigError
-from seqmodels.files import AtomicCheckpointIO, write_json, write_text  # noqa: F401 (summarize)
+from seqmodels.files import write_json, write_text  # noqa: F401 (summarize)
 from seqmodels.models.base import SeqModule
 from seqmodels.resume import (
+    AtomicCheckpointIO,
     Diverged,
     Interrupted,
     RandomState,

@@ -13,7 +13,10 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from seqmodels.files import atomic_path
 
 
 class RandomState(Callback):
@@ -174,3 +177,16 @@ class Interrupted(Callback):
                 f"python train.py resume={self.run_dir}",
                 flush=True,
             )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Saves each checkpoint beside its final name and renames it there. (Lightning's own save
+    goes through the system's temporary folder; where that is another disk, the last move is a
+    copy, and a run killed during it leaves half a checkpoint.)"""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)

@@ -11,6 +11,7 @@ themselves, also before any training.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import typing
 from collections.abc import Mapping
@@ -188,6 +189,8 @@ CONF = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("task", "model", "trainer", "logger", "callbacks", "experiment", "hparams_search")
 REQUIRED_GROUPS = ("task", "model", "trainer")
 MAX_CHECKED_JOBS = 64  # sweep jobs composed and checked up front
+# Hydra's flags that print something and exit without running the task
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion"}
 
 
 def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
@@ -198,14 +201,13 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from seqmodels.runs import RunFolder, SweepFolder, is_main_process
     from seqmodels.sweeps import check_multirun, is_multirun
     from seqmodels.tasks import check_overrides
 
-    if not is_main_process():  # a DDP process that Lightning started: rank 0 checked it all
+    flags = [a for a in args if a.startswith("-") or "=" not in a]
+    if set(flags) & INFO_FLAGS:  # Hydra prints and exits: nothing runs, nothing to check
         return args
     parser = OverridesParser.create()
-    flags = [a for a in args if a.startswith("-") or "=" not in a]
     overrides = {}
     for arg in (a for a in args if a not in flags):
         try:
@@ -233,6 +235,13 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
                     f"{group}={value} is not a {group} config; choose one of {', '.join(choices)}"
                 )
     check_multirun(values, flags, conf)  # DDP only where each job's processes start right
+    if not (_first(values, "resume") or _first(values, "resume_sweep")):
+        check_keys(list(overrides.values()), values, conf)
+    # The cheap checks above need no torch; what follows reads run folders (and Lightning's rank).
+    from seqmodels.runs import RunFolder, SweepFolder, is_main_process
+
+    if not is_main_process():  # a DDP process that Lightning started: rank 0 checked the rest
+        return args
     if sweep := _first(values, "resume_sweep"):
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
@@ -272,6 +281,68 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     for job in _jobs(overrides, multirun)[:MAX_CHECKED_JOBS]:
         check_job(job, conf, build=not multirun)
     return args
+
+
+def check_keys(overrides: list[Any], values: dict[str, list[str]], conf: Path = CONF) -> None:
+    """Refuses an override whose key is no setting of the run, with the closest one that is
+    ("did you mean"): a key of the composed config, or an argument of the class a section
+    builds (any Lightning Trainer argument under `trainer.`). Hydra would otherwise add a
+    mistyped `+key` silently, or fail later with a traceback. Raises ConfigError."""
+    from hydra import compose, initialize_config_dir
+
+    groups = [f"{g}={v[0]}" for g, v in values.items() if ("/" in g or g in GROUPS) and v]
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        cfg = compose("train", overrides=groups)
+    known = set(_dotted_keys(OmegaConf.to_container(cfg, resolve=False)))
+    for override in overrides:
+        key = override.key_or_group
+        if "/" in key or key in GROUPS or key.startswith("hydra.") or override.is_delete():
+            continue
+        if key in known or any(k.startswith(f"{key}.") for k in known):
+            continue
+        section, _, name = key.rpartition(".")
+        if "." not in name and name in _arguments(section, cfg):
+            continue
+        candidates = known | {f"{section}.{a}" for a in _arguments(section, cfg)}
+        match = difflib.get_close_matches(key, sorted(candidates), n=1, cutoff=0.6)
+        hint = f"did you mean {match[0]}?" if match else "see python train.py --cfg job"
+        raise ConfigError(f"{override.input_line}: {key} is no setting of this run; {hint}")
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    keys = []
+    for key, value in node.items():
+        keys += [f"{prefix}{key}", *_dotted_keys(value, f"{prefix}{key}.")]
+    return keys
+
+
+def _arguments(section: str, cfg: DictConfig) -> set[str]:
+    """The keyword arguments of what `section` builds: the Trainer for `trainer`, the network
+    for `model`, the torch optimizer or scheduler `name`d, a `_target_` class elsewhere; empty
+    when it builds nothing."""
+    if section == "trainer":
+        import lightning as L
+
+        return _parameters(L.Trainer)
+    if section == "model":
+        return _parameters(get_class("seqmodels.models.recurrent.RecurrentNet"))
+    if section in ("task.module.optimizer", "task.module.scheduler"):
+        import torch
+
+        module = torch.optim if section.endswith("optimizer") else torch.optim.lr_scheduler
+        cls = getattr(module, str(OmegaConf.select(cfg, f"{section}.name")), None)
+        lightning_keys = {"interval", "monitor"} if section.endswith("scheduler") else set()
+        return (_parameters(cls) if isinstance(cls, type) else set()) | lightning_keys
+    node = OmegaConf.select(cfg, section) if section else None
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    return _parameters(get_class(target)) if isinstance(target, str) else set()
+
+
+def _parameters(cls: type) -> set[str]:
+    init = cls.__init__  # type: ignore[misc]  # the class's own signature is what it takes
+    return set(inspect.signature(init).parameters) - {"self"}
 
 
 def check_job(overrides: list[str], conf: Path = CONF, build: bool = True) -> DictConfig:

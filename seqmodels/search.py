@@ -5,8 +5,9 @@
 `hydra_plugins.seqmodels_search.optuna_search.OptunaSearchSweeper`: a `Search` below.
 
 - Each trial is a normal sweep job, in a folder named by its trial number. A job that fails is
-  told to the study as failed and the search goes on; one that `TrialPruning` stopped is told as
-  pruned (its folder still holds its best checkpoint and its test metrics).
+  told to the study as failed and the search goes on; one that `TrialPruning`
+  (seqmodels/pruning.py) stopped is told as pruned (its folder still holds its best checkpoint
+  and its test metrics).
 - The study lives in a storage: by default `optuna.db` (SQLite) in the sweep folder, so
   `python train.py -m resume_sweep=<sweep folder>` completes a killed search: finished trials
   are kept, the one that was running is run again in its folder (from its last.ckpt), and the
@@ -28,9 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import optuna
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
@@ -38,8 +37,6 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
@@ -59,10 +56,10 @@ log = logging.getLogger(__name__)
 
 STUDY_FILE = "optuna.db"  # the default storage, in the sweep folder
 # The override that gives each trial's job the pruning callback (kept out of folder names).
-PRUNING_OVERRIDE = "+callbacks.optuna_pruning._target_=seqmodels.search.TrialPruning"
+PRUNING_OVERRIDE = "+callbacks.optuna_pruning._target_=seqmodels.pruning.TrialPruning"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which process ran a trial
-_running: dict[int, optuna.Trial] = {}  # job number -> trial, for TrialPruning in this process
+running: dict[int, optuna.Trial] = {}  # job number -> trial, for TrialPruning in this process
 
 
 def distribution(override: Override) -> BaseDistribution | None:
@@ -154,28 +151,6 @@ def open_study(
 def masked(url: str) -> str:
     """A storage URL without its password, for logs and results files."""
     return make_url(url).render_as_string(hide_password=True)
-
-
-class TrialPruning(Callback):
-    """Reports the task's monitor (the best-checkpoint metric) to the job's Optuna trial after
-    every validation epoch, and stops training like early stopping when the study's pruner says
-    the trial is unpromising: the trial records `pruned_at_epoch` and is told as pruned, and the
-    run still tests its best checkpoint. Active where the sweeper runs the job in its own
-    process (the default launcher); elsewhere it reports nothing."""
-
-    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        fitting = trainer.state.fn == TrainerFn.FITTING  # not the final validate() of the best
-        if not fitting or trainer.sanity_checking or trainer.checkpoint_callback is None:
-            return
-        trial = _running.get(HydraConfig.get().job.num) if HydraConfig.initialized() else None
-        monitor = str(getattr(trainer.checkpoint_callback, "monitor", ""))  # the task's monitor
-        value = trainer.callback_metrics.get(monitor)
-        if trial is None or value is None:
-            return
-        trial.report(float(value), step=trainer.current_epoch)
-        if trial.should_prune():
-            trial.set_user_attr("pruned_at_epoch", trainer.current_epoch)
-            trainer.should_stop = True
 
 
 class Search(Sweeper):
@@ -285,7 +260,7 @@ class Search(Sweeper):
                 batches.append([trial])
         for batch in batches:
             jobs = {trial.user_attrs["job"]: trial for trial in batch}
-            _running.update(jobs)
+            running.update(jobs)
             try:
                 overrides = [
                     [*fixed, *(f"{k}={override_value(v)}" for k, v in t.params.items())]
@@ -295,7 +270,7 @@ class Search(Sweeper):
                 returns = self.launcher.launch(overrides, initial_job_idx=min(jobs))
             finally:
                 for job in jobs:
-                    _running.pop(job, None)
+                    running.pop(job, None)
             for trial, ret in zip(batch, returns, strict=True):
                 self._tell(study, trial, ret)
 

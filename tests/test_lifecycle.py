@@ -16,7 +16,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from seqmodels import files
+from seqmodels import files, resume
 from seqmodels.errors import ConfigError
 from seqmodels.pipeline import train
 from seqmodels.runs import FolderInUse, RunFolder
@@ -267,7 +267,7 @@ def test_results_are_written_with_the_users_file_mode(tmp_path):
         files.write_json(tmp_path / "metrics.json", {"a": 1})
         with files.atomic_path(tmp_path / "plot.png") as tmp:
             tmp.write_bytes(b"png")
-        files.AtomicCheckpointIO().save_checkpoint({"w": torch.zeros(1)}, tmp_path / "x.ckpt")
+        resume.AtomicCheckpointIO().save_checkpoint({"w": torch.zeros(1)}, tmp_path / "x.ckpt")
     finally:
         os.umask(old)
     for name in ("metrics.json", "plot.png", "x.ckpt"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from seqmodels.errors import ConfigError
 from seqmodels.schema import check_command_line, check_job
 
-from .conftest import CONF
+from .conftest import CONF, ROOT
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
@@ -54,3 +57,49 @@ def test_a_sweep_checks_every_swept_value_before_any_job_runs(tmp_path):
         "-m",
         "task.datamodule.n_points=100,5",
     ]
+
+
+@pytest.mark.parametrize(
+    ("override", "closest"),
+    [
+        ("+modle=rnn", "did you mean model?"),  # Hydra's own hint leads here: it would add it
+        ("+trainer.max_epoch=5", "did you mean trainer.max_epochs?"),
+        ("model.hiden_size=3", "did you mean model.hidden_size?"),
+        ("+task.datamodule.n_point=50", "did you mean task.datamodule.n_points?"),
+        ("+task.module.optimizer.beta=1", "did you mean task.module.optimizer.betas?"),
+    ],
+)
+def test_a_key_that_is_no_setting_is_refused_naming_the_closest(override, closest):
+    with pytest.raises(ConfigError) as err:
+        check_command_line([override, "trainer=debug"])
+    assert str(err.value).startswith(f"{override}: ") and str(err.value).endswith(closest)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["++trainer.limit_train_batches=2"],  # any Lightning Trainer argument
+        ["+task.module.optimizer.betas=[0.9,0.99]"],  # any argument of the named optimizer
+        ["callbacks=gradient_flow", "callbacks.gradient_flow.every_n_epochs=2"],
+    ],
+)
+def test_arguments_of_what_a_section_builds_are_settings(overrides):
+    assert check_command_line([*overrides, "trainer=debug"]) == [*overrides, "trainer=debug"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"], ["model=lstmm"], ["+modle=rnn"]])
+def test_help_and_refusals_come_before_torch_is_imported(args):
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['train.py', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_path('train.py', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip().splitlines()[-1] == "no torch", result.stderr[-1000:]
