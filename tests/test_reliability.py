@@ -298,7 +298,10 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
         ("model=lstm,", "model=lstm, is not a valid override"),
         ("model=null", "model=null leaves the run without a model; choose one of gru, lstm"),
         ("task.datamodule.val_size=0.001", "val_size=0.001 leaves no windows (0.001 of 90"),
-        ("model.hiden_size=3", "Could not override 'model.hiden_size'"),
+        (
+            "model.hiden_size=3",
+            "model.hiden_size is no setting of this run; did you mean model.hidden_size?",
+        ),
         ("task.module.optimizer.lr=-1", "task.module.optimizer.lr=-1 must be > 0"),
         ("threads=0", "threads=0 must be >= 1"),
         ("seed=-1", "seed=-1 must be in [0, 4294967295]"),
