@@ -253,6 +253,7 @@ def fixed_settings(jobs: list[Job]) -> str:
         if all(job.overrides.get(name) == value for job in jobs)
         and name not in {"task", "model", *IGNORED_OVERRIDES}
         and not name.startswith(("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path"))
+        and not name.lstrip("+").startswith("callbacks.optuna_pruning")  # the search adds it
     }
     task = jobs[0].overrides.get("task", "")
     task_file = Path(__file__).resolve().parent.parent / "conf" / "task" / f"{task}.yaml"

@@ -99,7 +99,7 @@ def _killed_checkpoint_write(monkeypatch, which: str) -> None:
             raise Killed("after a new best, before last.ckpt")  # the old best is deleted
         return real_save(obj, path, *args, **kwargs)
 
-    monkeypatch.setattr(files.torch, "save", save)
+    monkeypatch.setattr(resume.torch, "save", save)  # what AtomicCheckpointIO calls
 
 
 KILL_POINTS = {

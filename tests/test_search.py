@@ -112,6 +112,8 @@ def test_pruned_trials_stop_early_report_every_epoch_and_are_recorded_as_pruned(
         assert trial.intermediate_values == pytest.approx(per_epoch)  # the task's monitor
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["trials"] == {"complete": 0, "pruned": 2, "fail": 0}
+    summary = (sweep / "summary.md").read_text()
+    assert "max_epochs=4" in summary and "optuna_pruning" not in summary  # what the user typed
 
 
 # --- A killed search, resumed ---------------------------------------------------------------
