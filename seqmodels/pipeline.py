@@ -108,6 +108,16 @@ def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L
     return L.Trainer(**args, callbacks=[*callbacks, *progress], **kwargs)
 
 
+def check_accelerator(cfg: DictConfig) -> None:
+    """Refuses a GPU trainer where torch sees no CUDA GPU (ConfigError, before anything is
+    built), rather than Lightning's traceback once the run has started."""
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA GPU here; "
+            "use trainer=default (whatever the machine has) or trainer=cpu"
+        )
+
+
 def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Trains the configured model on the configured task; returns what metrics.json holds.
 
@@ -120,6 +130,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     process holds the folder, Diverged when the training loss stops being finite.
     """
     check_config(cfg)
+    check_accelerator(cfg)
     folder = RunFolder(run_dir)
     run_dir = folder.path
     continuing = bool(cfg.get("resume") or cfg.get("ckpt_path") or cfg.get("resume_sweep"))

@@ -172,11 +172,21 @@ class Interrupted(Callback):
                 self.run_dir / "checkpoints" / "interrupted.ckpt", weights_only=False
             )
         if trainer.is_global_zero:
+            command = resume_command(self.run_dir)
             print(
-                f"Interrupted in epoch {trainer.current_epoch}; continue with: "
-                f"python train.py resume={self.run_dir}",
+                f"Interrupted in epoch {trainer.current_epoch}; continue with: {command}",
                 flush=True,
             )
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues a stopped run: its sweep, when it is a job of one."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"python train.py -m resume_sweep={HydraConfig.get().sweep.dir}"
+    return f"python train.py resume={run_dir}"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

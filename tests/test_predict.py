@@ -52,5 +52,12 @@ def test_predictions_are_in_the_series_units():
     "shape", [(9,), (2, 11), (2, 10, 2), (2, 3, 10, 1), (0,)], ids=lambda s: str(s)
 )
 def test_a_wrong_shape_is_a_value_error_naming_the_expected_one(forecaster, shape):
-    with pytest.raises(ValueError, match=r"\(N, window\).*window=10; got \("):
+    with pytest.raises(ValueError, match=r"\(N, window\).*window=10; got \(") as err:
         forecaster.predict(np.zeros(shape))
+    assert str(err.value).endswith(f"got {shape}")  # the shape as passed
+
+
+@pytest.mark.parametrize("windows", ["abc", [[1.0, "x"]]], ids=["str", "mixed"])
+def test_values_that_are_no_numbers_are_a_value_error(forecaster, windows):
+    with pytest.raises(ValueError, match=r"predict takes numbers in windows of shape \(window,\)"):
+        forecaster.predict(windows)

@@ -223,3 +223,19 @@ def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
         torch.set_num_threads(threads)
         jobs._claimed_gpu["handle"].close()
     assert cfg.trainer.accelerator == "gpu" and list(cfg.trainer.devices) == [0]
+
+
+def test_a_stopped_sweep_job_says_to_complete_the_sweep(monkeypatch):
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from seqmodels.resume import resume_command
+
+    assert resume_command(Path("outputs/run")) == "python train.py resume=outputs/run"
+    hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "sweep": {"dir": "outputs/sweep"}})
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: hydra_cfg))
+    assert resume_command(Path("outputs/sweep/0_x")) == (
+        "python train.py -m resume_sweep=outputs/sweep"
+    )

@@ -120,3 +120,14 @@ def test_ema_decay_checkpoints_and_tests_the_averaged_weights(compose_cfg, tmp_p
     val_windows, val_targets = SineDataModule(seed=0).split("val").tensors
     val_mse = torch.mean((model.predict(val_windows) - val_targets) ** 2).item()
     assert val_mse == pytest.approx(metrics["val/mse"], rel=1e-5)  # so did the final validation
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_gpu_trainer_without_a_gpu_stops_with_one_line_and_no_folder(tmp_path):
+    result = run_train("trainer=gpu", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: trainer.accelerator=gpu but torch sees no CUDA GPU here; use trainer=default "
+        "(whatever the machine has) or trainer=cpu"
+    )
+    assert not (tmp_path / "run").exists()

@@ -73,16 +73,23 @@ class Forecaster(SeqModule):
         on the model's device without gradients; returns a CPU tensor. Raises ValueError when
         the shape is none of these or the length is not the trained `window`.
         """
-        x = torch.as_tensor(np.asarray(windows) if isinstance(windows, list) else windows)
-        x = x.to(device=self.device, dtype=torch.float32)
         window = self.hparams.get("window")
         expected = f"(window,), (N, window) or (N, window, 1) with window={window or 'any'}"
+        try:
+            x = torch.as_tensor(np.asarray(windows) if isinstance(windows, list) else windows)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(
+                f"predict takes numbers in windows of shape {expected}; got "
+                f"{type(windows).__name__} {str(windows)[:40]!r}"
+            ) from None
+        given = tuple(x.shape)  # as passed, for the message
+        x = x.to(device=self.device, dtype=torch.float32)
         if x.dim() == 3 and x.size(-1) == 1:
             x = x.squeeze(-1)
         elif x.dim() == 1:
             x = x.unsqueeze(0)
         if x.dim() != 2 or x.size(1) == 0 or (window and x.size(1) != window):
-            raise ValueError(f"predict takes windows of shape {expected}; got {tuple(x.shape)}")
+            raise ValueError(f"predict takes windows of shape {expected}; got {given}")
         was_training = self.training
         self.eval()
         try:
