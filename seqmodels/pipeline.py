@@ -135,6 +135,16 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     run_dir = folder.path
     continuing = bool(cfg.get("resume") or cfg.get("ckpt_path") or cfg.get("resume_sweep"))
     if continuing and (finished := folder.finished()):
+        epochs = cfg.trainer.get("max_epochs")
+        if (
+            cfg.get("resume")
+            and OmegaConf.select(folder.saved_config(), "trainer.max_epochs") != epochs
+        ):
+            raise ConfigError(
+                f"{run_dir} finished (metrics.json says ok): trainer.max_epochs={epochs} can't "
+                "train it further; start a new run (ckpt_path= a copy of its last.ckpt outside "
+                "the folder starts from its weights)"
+            )
         print(f"{run_dir} finished already (metrics.json says ok); nothing to resume")
         return finished
     main_process = is_main_process()

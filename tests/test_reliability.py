@@ -193,6 +193,18 @@ def test_a_finished_run_is_not_trained_again(sine_run, tmp_path):
     assert_untouched(before, sine_run)
 
 
+def test_more_epochs_for_a_finished_run_are_refused_not_ignored(sine_run, tmp_path):
+    before = untouched(sine_run)
+    again = run_train(f"resume={sine_run}", "trainer.max_epochs=60", cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines()[-1] == (
+        f"error: {sine_run} finished (metrics.json says ok): trainer.max_epochs=60 can't "
+        "train it further; start a new run (ckpt_path= a copy of its last.ckpt outside "
+        "the folder starts from its weights)"
+    )
+    assert_untouched(before, sine_run)
+
+
 @pytest.mark.slow
 def test_an_interrupted_sweep_is_completed_skipping_finished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
