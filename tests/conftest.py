@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,17 @@ REAL_IMDB = Path(os.environ.get("IMDB_DIR") or ROOT.parent / "shared" / "data" /
 POSITIVE = ["a", "wonderful", "great", "film", "superb", "acting", "loved", "it", "brilliant"]
 NEGATIVE = ["an", "awful", "boring", "film", "terrible", "acting", "hated", "it", "dreadful"]
 NEUTRAL = ["the", "movie", "plot", "story", "scene", "actor", "director", "camera", "music"]
+
+
+def run_train(*overrides: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python train.py OVERRIDES` as a user types it, in `cwd`; output captured as text."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(autouse=True, scope="session")

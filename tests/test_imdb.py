@@ -18,8 +18,7 @@ from seqmodels.data import imdb
 from seqmodels.data.imdb import DataError, EncodedReviews, IMDBDataModule, prepare_imdb
 from seqmodels.text import PAD_ID, UNK_ID, pad_batch, tokenize
 
-from .conftest import write_parquet_dir
-from .test_train import run_train
+from .conftest import run_train, write_parquet_dir
 
 
 def test_tokenize_lowercases_drops_markup_and_splits_punctuation():

@@ -144,8 +144,8 @@ def test_lstm_learns_a_short_lag_and_reports_chance_beside_its_accuracy(compose_
 def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp_path):
     from matplotlib.image import imread
 
+    from .conftest import run_train
     from .test_sweeps import read_rows
-    from .test_train import run_train
 
     sweep = tmp_path / "sweep"
     result = run_train(

@@ -22,8 +22,7 @@ from seqmodels.errors import ConfigError
 from seqmodels.files import write_json
 from seqmodels.schema import check_command_line
 
-from .conftest import ROOT, write_parquet_dir
-from .test_train import run_train
+from .conftest import ROOT, run_train, write_parquet_dir
 
 # what differs between two runs of the same job: timings, clock times, paths
 TIMINGS = (

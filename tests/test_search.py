@@ -27,9 +27,8 @@ from seqmodels.errors import ConfigError
 from seqmodels.search import override_value, search_space
 from seqmodels.summarize import SummaryCallback
 
-from .conftest import CONF, ROOT, write_parquet_dir
+from .conftest import CONF, ROOT, run_train, write_parquet_dir
 from .test_sweeps import job_metrics, read_rows
-from .test_train import run_train
 
 QUICK = ("threads=1", "trainer.enable_progress_bar=false")
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ from seqmodels.errors import ConfigError
 from seqmodels.evaluation import PersistenceForecast
 from seqmodels.summarize import load_jobs
 
-from .conftest import ROOT
+from .conftest import ROOT, run_train
 
 
 def write_table(path: Path, **columns) -> Path:
@@ -116,16 +114,6 @@ def test_a_series_too_short_for_its_windows_says_so(tmp_path):
     assert read_series(path, "x").dtype == np.float32
 
 
-def run_train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_the_cli_stops_on_a_missing_column_with_one_line_before_training(tmp_path):
     path = write_table(tmp_path / "s.csv", load=np.arange(50.0))
     result = run_train(
@@ -154,6 +142,7 @@ def test_a_sweep_of_the_three_cells_has_a_summary_led_by_mse_over_naive(tmp_path
         "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = load_jobs(sweep)

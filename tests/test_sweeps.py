@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from seqmodels import jobs
 from seqmodels.summarize import main as summarize_main
 
-from .test_train import run_train
+from .conftest import run_train
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,7 @@ import torch
 import seqmodels
 from seqmodels.data import SineDataModule
 
-from .conftest import ROOT
-
-
-def run_train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *overrides],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from .conftest import run_train
 
 
 def test_debug_trainer_runs_the_cli_and_says_where_the_run_folder_is(tmp_path):
