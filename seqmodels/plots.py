@@ -73,7 +73,9 @@ def plot_summary(groups: list, numeric: str | None, path: Path, fixed: str = "")
     deviation (n - 1, as in summary.csv); a model keeps its colour in every panel; groups with
     failed jobs are marked in red; `fixed` (settings every job shares that differ from the
     defaults, e.g. a short run's max_epochs) is written above the panels. Returns the panels
-    drawn: "per group" or "against", then "curves" if drawn (none without a finished job).
+    drawn: "per group" or "against", then "curves" if drawn, then "by length" where jobs
+    logged accuracy per review length (`test/acc_len_*`, `AccuracyByLength`); none without a
+    finished job.
     """
     jobs = [job for group in groups for job in group.ok()]
     monitor = next((job.monitor for job in jobs if job.monitor), None)
@@ -89,6 +91,9 @@ def plot_summary(groups: list, numeric: str | None, path: Path, fixed: str = "")
     panels = ["against" if numeric else "per group"]
     if any(curves.values()):
         panels.append("curves")
+    buckets = length_buckets(jobs)
+    if buckets and not numeric:
+        panels.append("by length")
     fig, axes = plt.subplots(
         1, len(panels), figsize=(6 * len(panels), 4.6), layout="constrained", squeeze=False
     )
@@ -97,9 +102,11 @@ def plot_summary(groups: list, numeric: str | None, path: Path, fixed: str = "")
             _per_group(ax, groups, metric, colors)
         elif panel == "against" and numeric:
             _against(ax, groups, numeric, metric, colors)
+        elif panel == "by length":
+            _by_length(ax, groups, buckets, colors)
         else:
             _curves(ax, groups, numeric, curves, monitor, colors, log=jobs[0].mode == "min")
-        if panel != "curves":
+        if panel not in ("curves", "by length"):
             _reference_lines(ax, metric, jobs)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
@@ -172,6 +179,45 @@ def _against(ax: plt.Axes, groups: list, numeric: str, metric: str, colors: dict
     ax.set_xlabel(numeric)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} against {name}: each seed, mean ± sample std", fontsize=10)
+
+
+def length_buckets(jobs: list) -> list[str]:
+    """The review-length buckets (`<lo>_<hi>`) any job logged `test/acc_len_*` for, shortest
+    first."""
+    names = {
+        name.removeprefix("test/acc_len_")
+        for job in jobs
+        for name in job.result
+        if name.startswith("test/acc_len_")
+    }
+    return sorted(names, key=lambda name: int(name.split("_")[0]))
+
+
+def _by_length(ax: plt.Axes, groups: list, buckets: list[str], colors: dict) -> None:
+    """Test accuracy per review-length bucket, one line per group (mean ± sample std)."""
+    for group in groups:
+        runs = [[job.result.get(f"test/acc_len_{b}") for b in buckets] for job in group.ok()]
+        runs = [run for run in runs if None not in run]
+        if not runs:
+            continue
+        values = np.array(runs, dtype=float)  # (seeds, buckets)
+        mean = values.mean(axis=0)
+        std = values.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+        color = colors[group.label_without(None)]
+        ax.plot(range(len(buckets)), mean, "o-", color=color, label=group.label)
+        ax.fill_between(range(len(buckets)), mean - std, mean + std, color=color, alpha=0.2)
+    shares = [
+        np.mean([job.result.get(f"test/share_len_{b}", np.nan) for g in groups for job in g.ok()])
+        for b in buckets
+    ]
+    labels = [
+        f"{b.replace('_max', '+').replace('_', '–')}\n{share:.0%} of reviews"
+        for b, share in zip(buckets, shares, strict=True)
+    ]
+    ax.set_xticks(range(len(buckets)), labels, fontsize=8)
+    ax.set_xlabel("tokens read per review")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("test accuracy by review length (mean ± sample std)", fontsize=10)
 
 
 def _curves(

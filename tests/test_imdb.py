@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,8 @@ import torch
 import seqmodels
 from seqmodels.data import imdb
 from seqmodels.data.imdb import DataError, EncodedReviews, IMDBDataModule, prepare_imdb
+from seqmodels.errors import ConfigError
+from seqmodels.evaluation import AccuracyByLength
 from seqmodels.text import PAD_ID, UNK_ID, pad_batch, tokenize
 
 from .conftest import run_train, write_parquet_dir
@@ -222,6 +225,7 @@ def tiny_run(tmp_path_factory) -> Path:
         f"task.datamodule.data_dir={data}",
         "task.max_epochs=3",
         "task.datamodule.max_len=30",
+        "task.callbacks.by_length.edges=[10,20]",
         f"hydra.run.dir={run_dir}",
         cwd=root,
     )
@@ -244,6 +248,20 @@ def test_metrics_json_has_classification_metrics(tiny_run):
     for key in ("val/acc", "val/f1", "val/auroc", "test/acc", "test/f1", "test/auroc"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["task"] == "imdb" and metrics["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_accuracy_by_length_buckets_recombine_to_the_test_accuracy(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    names = ("0_10", "10_20", "20_max")
+    shares = [metrics.get(f"test/share_len_{name}", 0.0) for name in names]
+    recombined = sum(
+        share * metrics[f"test/acc_len_{name}"]
+        for name, share in zip(names, shares, strict=True)
+        if share
+    )
+    assert sum(shares) == pytest.approx(1.0) and len([s for s in shares if s]) >= 2
+    assert recombined == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -318,3 +336,32 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
     )
     metrics = train(cfg, tmp_path)
     assert metrics["val/acc"] > 0.75
+
+
+# --- Accuracy by review length ------------------------------------------------------------------
+
+
+def test_accuracy_by_length_puts_each_review_in_the_bucket_of_the_tokens_it_reads():
+    callback = AccuracyByLength(edges=[100, 200])
+    logged: dict[str, float] = {}
+    module = SimpleNamespace(log=lambda name, value, **_: logged.__setitem__(name, value))
+    callback.on_test_epoch_start(None, module)
+    lengths = torch.tensor([1, 99, 100, 199, 200, 500])
+    labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    outputs = torch.tensor([0.9, 0.8, 0.7, 0.2, 0.1, 0.4])  # right, wrong, right, wrong, right x2
+    callback.on_test_batch_end(None, module, outputs, (None, lengths, labels), 0)
+    callback.on_test_epoch_end(None, module)
+    assert logged == {
+        "test/acc_len_0_100": 0.5,
+        "test/share_len_0_100": 2 / 6,
+        "test/acc_len_100_200": 0.5,
+        "test/share_len_100_200": 2 / 6,
+        "test/acc_len_200_max": 1.0,
+        "test/share_len_200_max": 2 / 6,
+    }
+
+
+@pytest.mark.parametrize("edges", [[], [0, 10], [100, 100], [200, 100]])
+def test_accuracy_by_length_refuses_edges_that_are_not_increasing_and_positive(edges):
+    with pytest.raises(ConfigError, match="must be positive and increasing"):
+        AccuracyByLength(edges=edges)

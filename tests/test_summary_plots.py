@@ -88,6 +88,26 @@ def test_a_model_comparison_gets_per_group_points_and_the_validation_curves(tmp_
     assert plots.plot_summary(groups, None, tmp_path / "s.png") == ["per group", "curves"]
 
 
+IMDB = {"name": "imdb", "monitor": "val/acc", "mode": "max", "test_metric": "test/acc"}
+
+
+def test_an_imdb_comparison_adds_accuracy_by_review_length_buckets_in_length_order(tmp_path):
+    sweep, buckets = tmp_path / "imdb", ["0_100", "100_200", "200_300", "300_400", "400_max"]
+    for num, (cell, seed) in enumerate((c, s) for c in ("rnn", "lstm") for s in (0, 1)):
+        metrics = {"status": "ok", "test/acc": 0.88}
+        for i, bucket in enumerate(buckets):  # rnn falls with length, lstm holds
+            metrics[f"test/acc_len_{bucket}"] = 0.9 - (0.02 * i if cell == "rnn" else 0.0)
+            metrics[f"test/share_len_{bucket}"] = 0.2
+        write_job(sweep, num, [f"model={cell}", f"seed={seed}"], IMDB, metrics)
+    jobs = load_jobs(sweep)
+    assert plots.length_buckets(jobs) == buckets  # 100_200 before 400_max, not as strings
+    panels = plots.plot_summary(group_jobs(jobs), None, tmp_path / "s.png")
+    assert panels == ["per group", "curves", "by length"]
+    summary = summarize(sweep)
+    rnn = next(row for row in summary.rows if row["model"] == "rnn")
+    assert rnn["test/acc_len_400_max_mean"] == pytest.approx(0.82)
+
+
 def test_a_models_colour_does_not_shift_when_its_neighbours_jobs_failed(tmp_path):
     fine = group_jobs(load_jobs(lag_sweep(tmp_path / "a")))
     # every rnn job of lag 5 failed, and one lstm job at lag 10

@@ -65,8 +65,11 @@ class SeqModule(L.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "val")
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """Returns the batch's outputs, for evaluation callbacks' `on_test_batch_end`."""
+        loss, outputs, targets = self._loss_and_outputs(batch)
+        self._update_metrics("test", loss, outputs, targets)
+        return outputs
 
     def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
         """Accumulates a batch into the stage's metrics; nothing is logged or read per step.
