@@ -20,6 +20,7 @@ def tiny_classifier(cell: str) -> SequenceClassifier:
     return SequenceClassifier(net, vocab_size=9, n_classes=3, optimizer=ADAM).eval()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_recorded_norms_have_one_value_per_step_and_match_direct_autograd(cell):
     model = tiny_classifier(cell)
@@ -39,6 +40,7 @@ def test_recorded_norms_have_one_value_per_step_and_match_direct_autograd(cell):
         torch.testing.assert_close(norms[b], grad[0].norm(dim=-1))
 
 
+@pytest.mark.unit
 def test_distance_from_the_end_aligns_each_sequence_at_its_last_real_step():
     values = torch.tensor([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 0.0, 0.0]])  # row 2: 2 real steps
     means, counts = by_distance_from_end(values, torch.tensor([4, 2]))
@@ -46,6 +48,7 @@ def test_distance_from_the_end_aligns_each_sequence_at_its_last_real_step():
     assert counts.tolist() == [2, 2, 1, 1]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_gates_recomputed_from_the_weights_reproduce_the_modules_own_outputs(cell):
     torch.manual_seed(0)
@@ -66,6 +69,7 @@ def test_gates_recomputed_from_the_weights_reproduce_the_modules_own_outputs(cel
     assert all(g.min() > 0 and g.max() < 1 for n, g in gates.items() if n not in {"cell", "new"})
 
 
+@pytest.mark.unit
 def test_input_gradients_return_the_named_gates_of_the_first_layer():
     ids, labels = torch.randint(1, 9, (3, 5)), torch.tensor([0, 1, 2])
     _, lstm_gates = input_gradients(tiny_classifier("lstm"), (ids, labels), gates=True)
@@ -76,7 +80,7 @@ def test_input_gradients_return_the_named_gates_of_the_first_layer():
     assert input_gradients(tiny_classifier("rnn"), (ids, labels), gates=True)[1] == {}
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_cfg, tmp_path, cell):
     from seqmodels.pipeline import train
@@ -110,6 +114,7 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
         assert data["records"][0]["gates"] == {} and not (tmp_path / "gates.png").exists()
 
 
+@pytest.mark.integration
 def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg, tmp_path):
     from seqmodels.pipeline import train
 
@@ -122,6 +127,7 @@ def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg
         assert traced[name] == without[name]
 
 
+@pytest.mark.integration
 def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp_path):
     from seqmodels.pipeline import train
 
@@ -140,6 +146,7 @@ def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp
     assert len(data["records"][-1]["grad_norm"]) == len(counts)
 
 
+@pytest.mark.unit
 def test_a_bad_recording_interval_stops_with_one_line():
     from seqmodels.callbacks import GradientFlow
     from seqmodels.errors import ConfigError
@@ -150,6 +157,7 @@ def test_a_bad_recording_interval_stops_with_one_line():
         GradientFlow(curves=0)
 
 
+@pytest.mark.unit
 def test_a_handful_of_curves_spread_over_the_run_by_default():
     from seqmodels.callbacks import GradientFlow
 
@@ -160,6 +168,7 @@ def test_a_handful_of_curves_spread_over_the_run_by_default():
     assert sorted(GradientFlow(every_n_epochs=100).epochs_to_record(300)) == [0, 100, 200, 300]
 
 
+@pytest.mark.unit
 def test_the_network_traces_what_its_first_layer_reads_through_a_public_method():
     model = tiny_classifier("lstm")
     ids = torch.randint(1, 9, (3, 5))

@@ -23,6 +23,7 @@ HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__")
 CPU_ONLY_READS = {"normalize_logits_if_needed"}
 
 
+@pytest.mark.unit
 def test_fixed_padding_baseline_pads_every_batch_to_max_len_and_predicts_the_same(tiny_imdb):
     common = {"data_dir": str(tiny_imdb), "num_words": 50, "max_len": 40, "batch_size": 16}
     fixed = IMDBDataModule(**common, bucket=False, pad_to_max_len=True)
@@ -42,6 +43,7 @@ def test_fixed_padding_baseline_pads_every_batch_to_max_len_and_predicts_the_sam
         )
 
 
+@pytest.mark.unit
 def test_batches_are_pinned_when_training_on_a_gpu_unless_set(tiny_imdb):
     dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50)
     dm.setup()
@@ -52,6 +54,7 @@ def test_batches_are_pinned_when_training_on_a_gpu_unless_set(tiny_imdb):
     assert not dm.train_dataloader().pin_memory
 
 
+@pytest.mark.unit
 def test_sine_batches_cover_every_window_once_in_a_seeded_shuffle():
     dm = SineDataModule(n_points=1000, batch_size=64)
     epochs = []
@@ -65,6 +68,7 @@ def test_sine_batches_cover_every_window_once_in_a_seeded_shuffle():
     assert not torch.equal(windows, dm.split("train").tensors[0])  # shuffled
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", ["sine", "imdb", "memory"])
 def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_imdb, tmp_path):
     """On a GPU every such read waits for all queued work; a step must queue and move on."""
@@ -108,6 +112,7 @@ def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_
     assert trainer.global_step == 3 and reads == []
 
 
+@pytest.mark.integration
 def test_metrics_logged_once_an_epoch_are_the_epochs_exact_values(tmp_path):
     # 100 validation windows: batches of 32, 32, 32 and 4, so the mean must weigh them; the
     # sanity check's two batches must not leak into the first epoch's values.

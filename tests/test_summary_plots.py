@@ -55,6 +55,7 @@ def lag_sweep(tmp_path: Path, failed: tuple[tuple[str, int], ...] = ()) -> Path:
     return sweep
 
 
+@pytest.mark.unit
 def test_one_std_definition_the_sample_std_in_table_and_plot(tmp_path):
     sweep = tmp_path / "sine"
     values = {0: 1.2, 1: 1.5, 2: 1.1}
@@ -70,6 +71,7 @@ def test_one_std_definition_the_sample_std_in_table_and_plot(tmp_path):
     assert "sample standard deviation (n − 1)" in (sweep / "summary.md").read_text()
 
 
+@pytest.mark.unit
 def test_a_lag_sweep_gets_the_metric_against_lag_and_no_empty_or_crowded_panel(tmp_path):
     sweep = lag_sweep(tmp_path)
     groups = group_jobs(load_jobs(sweep))
@@ -79,6 +81,7 @@ def test_a_lag_sweep_gets_the_metric_against_lag_and_no_empty_or_crowded_panel(t
     assert (tmp_path / "s.png").stat().st_size > 10_000
 
 
+@pytest.mark.unit
 def test_a_model_comparison_gets_per_group_points_and_the_validation_curves(tmp_path):
     sweep = tmp_path / "sine"
     for num, (cell, seed) in enumerate((c, s) for c in ("rnn", "lstm") for s in (0, 1)):
@@ -88,6 +91,7 @@ def test_a_model_comparison_gets_per_group_points_and_the_validation_curves(tmp_
     assert plots.plot_summary(groups, None, tmp_path / "s.png") == ["per group", "curves"]
 
 
+@pytest.mark.unit
 def test_a_models_colour_does_not_shift_when_its_neighbours_jobs_failed(tmp_path):
     fine = group_jobs(load_jobs(lag_sweep(tmp_path / "a")))
     # every rnn job of lag 5 failed, and one lstm job at lag 10
@@ -99,6 +103,7 @@ def test_a_models_colour_does_not_shift_when_its_neighbours_jobs_failed(tmp_path
     plots.plot_summary(broken, "task.datamodule.lag", tmp_path / "s.png")  # draws failures
 
 
+@pytest.mark.unit
 def test_a_short_runs_summary_names_the_settings_that_differ_from_the_task(tmp_path):
     sweep = lag_sweep(tmp_path)
     summarize(sweep)
@@ -106,6 +111,7 @@ def test_a_short_runs_summary_names_the_settings_that_differ_from_the_task(tmp_p
     assert "Every job ran with task.max_epochs=2 (default 8)." in text
 
 
+@pytest.mark.integration
 def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
     import lightning as L
     import torch
@@ -135,6 +141,7 @@ def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
     assert (tmp_path / "predictions.png").stat().st_size > 10_000
 
 
+@pytest.mark.unit
 def test_the_oracle_ratio_has_a_reference_line_at_1_and_failed_groups_are_marked(
     tmp_path, monkeypatch
 ):
