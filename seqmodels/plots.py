@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # runs write files; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from seqmodels.files import atomic_path  # noqa: E402
 
@@ -221,11 +222,64 @@ def _mark_lag(ax: plt.Axes, lag: int | None, label: bool = True) -> None:
         )
 
 
+# Fixed margins (inches) for the gradient-flow figures: constrained layout measured every text
+# twice and drew the figures in about as much time as the memory task's run took (issue #15).
+# A title given its y (set_title(..., y=1.0)) skips Matplotlib's search for a place above the
+# tick labels, another measuring pass.
+_LEFT, _RIGHT, _BOTTOM, _TOP, _LEGEND = 0.9, 0.2, 0.55, 0.35, 1.9
+
+
+def _panels(n: int, panel: tuple[float, float], sharey: bool = False) -> tuple[Figure, list]:
+    """A figure of `n` panels of `panel` (width, height) inches in a row, with room on the
+    right for a figure legend; plain Figure (no pyplot registry) on the Agg canvas."""
+    width, height = _LEFT + n * panel[0] + _RIGHT + _LEGEND, _BOTTOM + panel[1] + _TOP
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
+    fig.subplots_adjust(
+        left=_LEFT / width,
+        right=1 - (_RIGHT + _LEGEND) / width,
+        bottom=_BOTTOM / height,
+        top=1 - _TOP / height,
+        wspace=0.08 if sharey else 0.3,
+    )
+    return fig, list(axes)
+
+
+def _legend(fig: Figure) -> Figure:
+    """The figure legend beside the panels, level with their top."""
+    width, height = fig.get_size_inches()
+    fig.legend(
+        loc="upper left",
+        bbox_to_anchor=(1 - _LEGEND / width, 1 - _TOP / height),
+        fontsize="small",
+    )
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+def _epoch_colors(records: list) -> np.ndarray:
+    return matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(records)))
+
+
 def plot_gradient_flow(data: dict, path: Path) -> None:
-    """||dL/dx_t|| against distance from the end, log scale, one curve per recorded epoch."""
-    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
-    for record, color in zip(data["records"], colors, strict=True):
+    """Writes `gradient_flow_figure(data)` to `path`."""
+    _save(gradient_flow_figure(data), path)
+
+
+def plot_gates(data: dict, path: Path) -> None:
+    """Writes `gates_figure(data)` to `path`."""
+    _save(gates_figure(data), path)
+
+
+def gradient_flow_figure(data: dict) -> Figure:
+    """||dL/dx_t|| against distance from the end, log scale, one curve per recorded epoch;
+    `data` as in gradient_flow.json."""
+    fig, (ax,) = _panels(1, (5.8, 3.1))
+    for record, color in zip(data["records"], _epoch_colors(data["records"]), strict=True):
         ax.plot(
             data["distance"], record["grad_norm"], color=color, label=_epoch_label(record["epoch"])
         )
@@ -233,21 +287,17 @@ def plot_gradient_flow(data: dict, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("distance from the end (steps)")
     ax.set_ylabel("mean ||dL/dx_t||")
-    ax.set_title(f"{data['cell']}: gradient reaching each input step")
-    fig.legend(loc="outside right upper", fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    ax.set_title(f"{data['cell']}: gradient reaching each input step", y=1.0)
+    return _legend(fig)
 
 
-def plot_gates(data: dict, path: Path) -> None:
-    """Each gate's mean activation against distance from the end, one curve per recorded epoch."""
+def gates_figure(data: dict) -> Figure:
+    """Each gate's mean activation against distance from the end, one curve per recorded
+    epoch, a panel per gate; `data` as in gradient_flow.json."""
     names = list(data["records"][0]["gates"])
-    fig, axes = plt.subplots(
-        1, len(names), figsize=(3.6 * len(names) + 1.8, 3.6), sharey=True, layout="constrained"
-    )
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["records"])))
-    for i, (ax, name) in enumerate(zip(np.atleast_1d(axes), names, strict=True)):
+    fig, axes = _panels(len(names), (3.3, 2.7), sharey=True)
+    colors = _epoch_colors(data["records"])
+    for i, (ax, name) in enumerate(zip(axes, names, strict=True)):
         for record, color in zip(data["records"], colors, strict=True):
             ax.plot(
                 data["distance"],
@@ -256,14 +306,11 @@ def plot_gates(data: dict, path: Path) -> None:
                 label=_epoch_label(record["epoch"]) if i == 0 else None,
             )
         _mark_lag(ax, data.get("lag"), label=i == 0)
-        ax.set_title(f"{data['cell']}: {name} gate")
+        ax.set_title(f"{data['cell']}: {name} gate", y=1.0)
         ax.set_xlabel("distance from the end (steps)")
         ax.set_ylim(0, 1)
-    np.atleast_1d(axes)[0].set_ylabel("mean activation")
-    fig.legend(loc="outside right upper", fontsize="small")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    axes[0].set_ylabel("mean activation")
+    return _legend(fig)
 
 
 def plot_gradient_flow_overlay(groups: list, numeric: str | None, path: Path) -> None:

@@ -181,3 +181,47 @@ def test_the_network_traces_what_its_first_layer_reads_through_a_public_method()
     before = trace.inputs
     model(ids)  # the hooks are gone once the block ends
     assert trace.inputs is before
+
+
+def flow_data(cell: str, lag: int, epochs: list[int]) -> dict:
+    """gradient_flow.json of a run at `lag`, gradients from 1 down to 1e-30 (a vanished one)."""
+    steps = lag + 1
+    gates = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update")}.get(cell, ())
+    records = [
+        {
+            "epoch": epoch,
+            "grad_norm": torch.logspace(0, -30, steps).tolist(),
+            "gates": {name: torch.linspace(0.05, 0.95, steps).tolist() for name in gates},
+        }
+        for epoch in epochs
+    ]
+    return {"cell": cell, "distance": list(range(steps)), "lag": lag, "records": records}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_plots_keep_every_label_inside_and_the_legend_beside_the_panels(cell):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from seqmodels.plots import gates_figure, gradient_flow_figure
+
+    data = flow_data(cell, lag=400, epochs=[0, 1, 4, 17, 72, 300])  # the widest labels
+    for figure in (gradient_flow_figure(data), gates_figure(data)):
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+        page = figure.bbox.padded(1)  # a pixel's rounding
+        panels = [ax.get_tightbbox(renderer) for ax in figure.axes]  # ticks, labels, title
+        (legend,) = figure.legends
+        box = legend.get_window_extent(renderer)
+        assert all(page.x0 <= b.x0 and b.x1 <= page.x1 for b in [*panels, box])  # not clipped
+        assert all(page.y0 <= b.y0 and b.y1 <= page.y1 for b in [*panels, box])
+        assert box.x0 >= max(b.x1 for b in panels)  # beside the panels, over no curve
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels == [
+            "before training",
+            *(f"after epoch {e}" for e in (1, 4, 17, 72, 300)),
+            "the symbol (lag 400)",
+        ]
+    assert [ax.get_title() for ax in figure.axes] == [
+        f"{cell}: {g} gate" for g in data["records"][0]["gates"]
+    ]
