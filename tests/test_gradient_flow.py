@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -222,6 +223,10 @@ def test_the_plots_keep_every_label_inside_and_the_legend_beside_the_panels(cell
             *(f"after epoch {e}" for e in (1, 4, 17, 72, 300)),
             "the symbol (lag 400)",
         ]
+    flow = gradient_flow_figure(data)
+    FigureCanvasAgg(flow).draw()
+    ticks = [t.get_text() for t in flow.axes[0].get_yticklabels() if t.get_text()]
+    assert ticks and all(re.fullmatch("10⁻?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", t) for t in ticks), ticks  # 10⁻⁵
     assert [ax.get_title() for ax in figure.axes] == [
         f"{cell}: {g} gate" for g in data["records"][0]["gates"]
     ]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from types import SimpleNamespace
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +15,8 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from seqmodels.data import IMDBDataModule, SineDataModule
 from seqmodels.models import Forecaster, RecurrentNet
 from seqmodels.pipeline import build_run
+
+from .helpers import quiet_trainer
 
 HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__")
 # torchmetrics checks for logits with a Python `if` on CPU tensors only; on a device it keeps
@@ -99,15 +100,7 @@ def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_
                 setattr(torch.Tensor, name, original)
 
     module.training_step = watched_step
-    trainer = L.Trainer(
-        max_steps=3,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_steps=3, limit_val_batches=0)
     trainer.fit(module, datamodule=datamodule)
     assert trainer.global_step == 3 and reads == []
 
@@ -118,14 +111,7 @@ def test_metrics_logged_once_an_epoch_are_the_epochs_exact_values(tmp_path):
     # sanity check's two batches must not leak into the first epoch's values.
     dm = SineDataModule(n_points=300, val_size=100, batch_size=32)
     model = Forecaster(net={"cell": "gru", "hidden_size": 4}, optimizer={"name": "AdamW"})
-    trainer = L.Trainer(
-        max_epochs=1,
-        num_sanity_val_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=2)
     trainer.fit(model, datamodule=dm)
     logged = {k: v.item() for k, v in trainer.callback_metrics.items()}
     windows, targets = dm.split("val").tensors

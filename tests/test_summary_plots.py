@@ -13,6 +13,8 @@ import yaml
 from seqmodels import plots
 from seqmodels.summarize import group_jobs, load_jobs, numeric_key, summarize
 
+from .helpers import quiet_trainer
+
 MEMORY = {"name": "memory", "monitor": "val/acc", "mode": "max", "test_metric": "test/acc"}
 SINE = {
     "name": "sine",
@@ -113,7 +115,6 @@ def test_a_short_runs_summary_names_the_settings_that_differ_from_the_task(tmp_p
 
 @pytest.mark.integration
 def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
-    import lightning as L
     import torch
 
     from seqmodels.data import SineDataModule
@@ -125,15 +126,8 @@ def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
     data = SineDataModule(seed=3)
     torch.manual_seed(0)
     model = Forecaster({"cell": "gru", "hidden_size": 4}, {"name": "Adam"}, **data.model_kwargs)
-    trainer = L.Trainer(
-        max_epochs=3,  # a 3-epoch smoke run says so
-        callbacks=[OracleForecast()],
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    # a 3-epoch smoke run says so
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[OracleForecast()])
     trainer.fit(model, datamodule=data)
     (metrics,) = trainer.test(model, datamodule=data, verbose=False)
     mse = metrics["test/mse_over_oracle"] * metrics["test/oracle_mse"]
