@@ -15,6 +15,61 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from seqmodels.files import atomic_path  # noqa: E402
 
+# Fixed margins (inches) for the run's figures: constrained layout measured every text twice
+# and drew the gradient-flow figures in about as much time as the memory task's run took, the
+# forecast plot in a third of a short sine run's (issue #15).
+# A title given its y (set_title(..., y=1.0)) skips Matplotlib's search for a place above the
+# tick labels, another measuring pass.
+_LEFT, _RIGHT, _BOTTOM, _TOP, _LEGEND = 0.9, 0.2, 0.55, 0.35, 1.9
+
+
+def _panels(
+    n: int, panel: tuple[float, float], sharey: bool = False, legend: bool = True
+) -> tuple[Figure, list]:
+    """A figure of `n` panels of `panel` (width, height) inches in a row, with room on the
+    right for a figure legend unless `legend` is False; a plain Figure (no pyplot registry)
+    that saves through the Agg canvas."""
+    side = _RIGHT + (_LEGEND if legend else 0)
+    width, height = _LEFT + n * panel[0] + side, _BOTTOM + panel[1] + _TOP
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
+    fig.subplots_adjust(
+        left=_LEFT / width,
+        right=1 - side / width,
+        bottom=_BOTTOM / height,
+        top=1 - _TOP / height,
+        wspace=0.08 if sharey else 0.3,
+    )
+    return fig, list(axes)
+
+
+def _legend(fig: Figure) -> Figure:
+    """The figure legend beside the panels, level with their top."""
+    width, height = fig.get_size_inches()
+    fig.legend(
+        loc="upper left",
+        bbox_to_anchor=(1 - _LEGEND / width, 1 - _TOP / height),
+        fontsize="small",
+    )
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_of_ten(value: float, _position: int) -> str:
+    """A log axis' tick label as 10⁻³ in plain text (Matplotlib's default typesets each label
+    with mathtext, a tenth of the figure's drawing time); a tick between powers, as 0.002."""
+    power = np.log10(value) if value > 0 else np.nan
+    if not np.isfinite(power) or abs(power - round(power)) > 1e-6:
+        return f"{value:g}"
+    return f"10{str(round(power)).translate(_SUPERSCRIPT)}"
+
 
 def plot_forecast(
     steps: np.ndarray,
@@ -28,17 +83,15 @@ def plot_forecast(
     """The tutorial's plot: prediction against truth over the test windows, with a reference
     forecast (the oracle, or the naive forecast) named by `label`; `title` names the run (model,
     seed, test MSE)."""
-    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    fig, (ax,) = _panels(1, (8 - _LEFT - _RIGHT, 4 - _BOTTOM - _TOP), legend=False)
     ax.plot(steps, truth, "o-", label="truth", color="black", alpha=0.6)
     ax.plot(steps, prediction, "s-", label="prediction", color="tab:red")
     ax.plot(steps, oracle, "--", label=label, color="tab:blue")
     ax.set_xlabel("time step")
     ax.set_ylabel("value")
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)
     ax.legend()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def sample_std(values: list[float]) -> float:
@@ -221,57 +274,6 @@ def _mark_lag(ax: plt.Axes, lag: int | None, label: bool = True) -> None:
         ax.axvline(
             lag, color="tab:red", ls=":", lw=1.2, label=f"the symbol (lag {lag})" if label else None
         )
-
-
-# Fixed margins (inches) for the gradient-flow figures: constrained layout measured every text
-# twice and drew the figures in about as much time as the memory task's run took (issue #15).
-# A title given its y (set_title(..., y=1.0)) skips Matplotlib's search for a place above the
-# tick labels, another measuring pass.
-_LEFT, _RIGHT, _BOTTOM, _TOP, _LEGEND = 0.9, 0.2, 0.55, 0.35, 1.9
-
-
-def _panels(n: int, panel: tuple[float, float], sharey: bool = False) -> tuple[Figure, list]:
-    """A figure of `n` panels of `panel` (width, height) inches in a row, with room on the
-    right for a figure legend; plain Figure (no pyplot registry) on the Agg canvas."""
-    width, height = _LEFT + n * panel[0] + _RIGHT + _LEGEND, _BOTTOM + panel[1] + _TOP
-    fig = Figure(figsize=(width, height))
-    axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
-    fig.subplots_adjust(
-        left=_LEFT / width,
-        right=1 - (_RIGHT + _LEGEND) / width,
-        bottom=_BOTTOM / height,
-        top=1 - _TOP / height,
-        wspace=0.08 if sharey else 0.3,
-    )
-    return fig, list(axes)
-
-
-def _legend(fig: Figure) -> Figure:
-    """The figure legend beside the panels, level with their top."""
-    width, height = fig.get_size_inches()
-    fig.legend(
-        loc="upper left",
-        bbox_to_anchor=(1 - _LEGEND / width, 1 - _TOP / height),
-        fontsize="small",
-    )
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _power_of_ten(value: float, _position: int) -> str:
-    """A log axis' tick label as 10⁻³ in plain text (Matplotlib's default typesets each label
-    with mathtext, a tenth of the figure's drawing time); a tick between powers, as 0.002."""
-    power = np.log10(value) if value > 0 else np.nan
-    if not np.isfinite(power) or abs(power - round(power)) > 1e-6:
-        return f"{value:g}"
-    return f"10{str(round(power)).translate(_SUPERSCRIPT)}"
 
 
 def _epoch_colors(records: list) -> np.ndarray:

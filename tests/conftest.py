@@ -41,6 +41,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "every test needs exactly one of the markers unit, integration, e2e "
             "(a module's pytestmark counts):\n" + "\n".join(lines)
         )
+    for item in items:  # under pytest-xdist's --dist loadgroup: one worker, one at a time
+        if tiers_of(item) == ["e2e"]:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 @contextlib.contextmanager
