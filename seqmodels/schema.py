@@ -106,6 +106,7 @@ def check_config(cfg: DictConfig) -> None:
 def check_node(node: DictConfig, schema: type, prefix: str) -> None:
     """Checks each key of `node` that `schema` declares: its type, then its range or choices."""
     hints = typing.get_type_hints(schema)
+    typed = OmegaConf.structured(schema)  # each value is assigned to its typed key in turn
     for spec in dataclasses.fields(schema):
         if spec.name not in node:
             continue
@@ -115,7 +116,7 @@ def check_node(node: DictConfig, schema: type, prefix: str) -> None:
             continue
         expected = _base_type(hints[spec.name])
         try:  # OmegaConf's validation of the declared type, key by key
-            OmegaConf.merge(OmegaConf.structured(schema), {spec.name: value})
+            typed[spec.name] = value
             if isinstance(value, str) and expected in (int, float, bool):
                 raise ValidationError("a string")  # '12' typed in quotes: not a number
         except ValidationError:

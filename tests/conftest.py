@@ -1,38 +1,90 @@
-"""Shared fixtures: Hydra composition, tiny IMDB-style data, and the real data when present."""
+"""The three test tiers and the fixtures the test modules share.
+
+Every test is in exactly one tier, marked `unit`, `integration` or `e2e` (pyproject.toml):
+collection stops naming any test with none or several. Unit and integration tests run in this
+process: one that starts a process (train.py, `python -c`, a forked worker) fails, saying so.
+Helpers that are no fixtures live in tests/helpers.py.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing.util
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-REAL_IMDB = Path(os.environ.get("IMDB_DIR") or ROOT.parent / "shared" / "data" / "imdb")
+from .helpers import CONF, REAL_IMDB, assert_ok, run_train, write_parquet_dir
 
-POSITIVE = ["a", "wonderful", "great", "film", "superb", "acting", "loved", "it", "brilliant"]
-NEGATIVE = ["an", "awful", "boring", "film", "terrible", "acting", "hated", "it", "dreadful"]
-NEUTRAL = ["the", "movie", "plot", "story", "scene", "actor", "director", "camera", "music"]
+pytest_plugins = ["pytester"]  # tests/test_suite.py runs pytest sessions of its own
+
+TIERS = ("unit", "integration", "e2e")
+IN_PROCESS = ("unit", "integration")  # tiers that may start no process
 
 
-def run_train(*overrides: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python train.py OVERRIDES` as a user types it, in `cwd`; output captured as text."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *overrides],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def tiers_of(item: pytest.Item) -> list[str]:
+    """The tier markers of a test, its module's and class's included, each once."""
+    return sorted({m.name for m in item.iter_markers() if m.name in TIERS}, key=TIERS.index)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    wrong = [(item.nodeid, tiers_of(item)) for item in items if len(tiers_of(item)) != 1]
+    if wrong:
+        lines = [f"  {nodeid}: {', '.join(tiers) or 'no tier'}" for nodeid, tiers in wrong]
+        raise pytest.UsageError(
+            "every test needs exactly one of the markers unit, integration, e2e "
+            "(a module's pytestmark counts):\n" + "\n".join(lines)
+        )
+    for item in items:  # under pytest-xdist's --dist loadgroup: one worker, one at a time
+        if tiers_of(item) == ["e2e"]:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
+@contextlib.contextmanager
+def no_processes(tier: str) -> Iterator[None]:
+    """Makes starting a process (subprocess, os.system, fork, multiprocessing) fail the test."""
+
+    def refuse(what: str) -> Callable[..., None]:
+        def started(*args: object, **kwargs: object) -> None:
+            pytest.fail(
+                f"a {tier} test starts no process ({what}); mark it e2e, or test the code in "
+                "this process",
+                pytrace=False,
+            )
+
+        return started
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", refuse("subprocess"))
+        patch.setattr(os, "system", refuse("os.system"))
+        patch.setattr(os, "fork", refuse("os.fork"))
+        patch.setattr(multiprocessing.util, "spawnv_passfds", refuse("multiprocessing"))
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Fixtures included: a unit test can't lean on a session fixture that runs train.py.
+    (Teardown is free: it may stop what an e2e test's fixture started.)"""
+    (tier,) = tiers_of(item)
+    with no_processes(tier) if tier in IN_PROCESS else contextlib.nullcontext():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    (tier,) = tiers_of(item)
+    with no_processes(tier) if tier in IN_PROCESS else contextlib.nullcontext():
+        return (yield)
+
+
+# --- Fixtures -------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -58,32 +110,25 @@ def compose_cfg() -> Callable[..., DictConfig]:
     return _compose
 
 
-def make_reviews(
-    n: int, seed: int, length: tuple[int, int] = (5, 40)
-) -> tuple[list[str], list[int]]:
-    """Synthetic reviews: neutral filler with a few words of the label's sentiment."""
-    rng = np.random.default_rng(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = i % 2
-        words = list(rng.choice(NEUTRAL, rng.integers(*length)))
-        for _ in range(3):
-            words.insert(
-                int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if label else NEGATIVE)
-            )
-        texts.append(
-            " ".join(words).capitalize() + ".<br /><br />" + ("Yes!" if label else "No...")
-        )
-        labels.append(label)
-    return texts, labels
+@pytest.fixture
+def hydra_run(compose_cfg: Callable[..., DictConfig]) -> Callable[..., Path]:
+    """Trains `python train.py OVERRIDES` in this process into a folder laid out as Hydra
+    leaves it (.hydra/config.yaml, hydra.yaml with the group choices, overrides.yaml), for
+    tests of what a later command does with a finished run; returns the folder."""
+    from seqmodels.pipeline import train
 
+    def _run(run_dir: Path, *overrides: str) -> Path:
+        full = compose_cfg(*overrides, return_hydra_config=True)
+        hydra_cfg = {"hydra": {"runtime": {"choices": dict(full.hydra.runtime.choices)}}}
+        cfg = compose_cfg(*overrides)
+        (run_dir / ".hydra").mkdir(parents=True)
+        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+        OmegaConf.save(OmegaConf.create(hydra_cfg), run_dir / ".hydra" / "hydra.yaml")
+        OmegaConf.save(OmegaConf.create(list(overrides)), run_dir / ".hydra" / "overrides.yaml")
+        assert train(cfg, run_dir)["status"] == "ok"
+        return run_dir
 
-def write_parquet_dir(folder: Path, n_train: int = 200, n_test: int = 100) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
-        texts, labels = make_reviews(n, seed)
-        pq.write_table(pa.table({"text": texts, "label": labels}), folder / f"{split}.parquet")
-    return folder
+    return _run
 
 
 @pytest.fixture
@@ -97,3 +142,42 @@ def real_imdb() -> Path:
     if not (REAL_IMDB / "train.parquet").is_file():
         pytest.skip(f"the real IMDB data is not at {REAL_IMDB} (set IMDB_DIR)")
     return REAL_IMDB
+
+
+@pytest.fixture(scope="session")
+def sine_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished five-epoch `python train.py` run of the default job (LSTM on the sine
+    series, seed 3); tests read it and must leave it as it is."""
+    run_dir = tmp_path_factory.mktemp("sine") / "run"
+    assert_ok(
+        run_train(
+            "trainer.max_epochs=5",
+            "seed=3",
+            "threads=1",
+            f"hydra.run.dir={run_dir}",
+            cwd=run_dir.parent,
+        )
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def imdb_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished `python train.py task=imdb model=gru` run of two epochs on 200 synthetic
+    reviews (max_len 30); tests read it and must leave it as it is."""
+    root = tmp_path_factory.mktemp("imdb")
+    data = write_parquet_dir(root / "data")
+    assert_ok(
+        run_train(
+            "task=imdb",
+            "model=gru",
+            f"task.datamodule.data_dir={data}",
+            "task.max_epochs=2",
+            "task.datamodule.max_len=30",
+            "task.callbacks.by_length.edges=[10,20]",  # tiny reviews: two buckets or more
+            "threads=1",
+            f"hydra.run.dir={root / 'run'}",
+            cwd=root,
+        )
+    )
+    return root / "run"

@@ -11,7 +11,7 @@ from seqmodels.errors import ConfigError
 from seqmodels.pipeline import make_trainer
 from seqmodels.tasks import check_overrides
 
-from .conftest import CONF
+from .helpers import CONF
 
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -19,6 +19,7 @@ TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
 LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
 
 
+@pytest.mark.unit
 def test_the_config_groups_hold_what_the_readme_promises():
     assert {"sine", "imdb", "memory", "series"} <= set(TASKS)
     assert {"rnn", "lstm", "gru"} <= set(MODELS)
@@ -26,12 +27,14 @@ def test_the_config_groups_hold_what_the_readme_promises():
     assert {"csv", "tensorboard"} <= set(LOGGERS)
 
 
+@pytest.mark.integration
 def test_defaults_are_lstm_on_sine_with_csv_logs(compose_cfg):
     cfg = compose_cfg()
     assert cfg.task.name == "sine" and cfg.model.cell == "lstm"
     assert cfg.trainer.accelerator == "auto" and list(cfg.logger) == ["csv"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_every_trainer_config_builds_a_trainer(compose_cfg, trainer, tmp_path):
     cfg = compose_cfg(f"trainer={trainer}")
@@ -45,6 +48,7 @@ def test_every_trainer_config_builds_a_trainer(compose_cfg, trainer, tmp_path):
         assert built.progress_bar_callback.refresh_rate == kwargs["progress_bar_refresh_rate"] > 1
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("logger", LOGGERS)
 def test_every_logger_config_builds_loggers_in_the_run_folder(compose_cfg, logger, tmp_path: Path):
     cfg = compose_cfg(f"logger={logger}")
@@ -52,12 +56,14 @@ def test_every_logger_config_builds_loggers_in_the_run_folder(compose_cfg, logge
     assert built and all(Path(b.save_dir) == tmp_path for b in built)
 
 
+@pytest.mark.unit
 def test_tuned_files_name_an_existing_task_and_model():
     for path in (CONF / "tuned").glob("*.yaml"):
         task, model = path.stem.split("_")
         assert task in TASKS and model in MODELS, path.name
 
 
+@pytest.mark.integration
 def test_tuned_settings_apply_to_their_pair_only(compose_cfg):
     assert compose_cfg("model=rnn").model.hidden_size == 4  # conf/tuned/sine_rnn.yaml
     assert compose_cfg("model=lstm").model.hidden_size == 16  # conf/tuned/sine_lstm.yaml
@@ -69,6 +75,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 HPARAMS_SEARCHES = sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "override",
     [f"experiment={name}" for name in EXPERIMENTS]
@@ -86,6 +93,7 @@ def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
     assert metrics["status"] == "ok" and (tmp_path / "run" / "metrics.json").is_file()
 
 
+@pytest.mark.integration
 def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
     for name in ("compare_sine", "compare_imdb", "compare_series"):
         params = compose_cfg(f"experiment={name}", return_hydra_config=True)
@@ -94,6 +102,7 @@ def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
         assert len(sweep.seed.split(",")) >= 3, name
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", HPARAMS_SEARCHES)
 def test_searches_optimize_the_task_metric_in_its_direction(compose_cfg, name):
     cfg = compose_cfg(f"hparams_search={name}", return_hydra_config=True)
@@ -103,6 +112,7 @@ def test_searches_optimize_the_task_metric_in_its_direction(compose_cfg, name):
     assert cfg.hydra.mode.name == "MULTIRUN"  # runs as a sweep without -m
 
 
+@pytest.mark.integration
 def test_slurm_launcher_takes_the_overrides_the_readme_names(compose_cfg):
     cfg = compose_cfg(
         "hydra/launcher=slurm",
@@ -116,6 +126,7 @@ def test_slurm_launcher_takes_the_overrides_the_readme_names(compose_cfg):
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 2, 240)
 
 
+@pytest.mark.integration
 def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
     cfg = compose_cfg("hydra/launcher=gpu_per_job", return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
@@ -124,6 +135,7 @@ def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
 # --- One knob per setting -------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_the_cell_is_chosen_by_model_only():
     with pytest.raises(ConfigError) as err:
         check_overrides(["task", "model.cell"])
@@ -133,6 +145,7 @@ def test_the_cell_is_chosen_by_model_only():
     check_overrides(["model", "model.hidden_size", "task.max_epochs", "trainer.max_epochs"])
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("epochs", ["trainer.max_epochs=20", "task.max_epochs=20"])
 def test_the_lr_schedule_follows_the_epochs_however_they_are_set(compose_cfg, epochs):
     cfg = compose_cfg("experiment=sine_long", epochs)
@@ -140,6 +153,7 @@ def test_the_lr_schedule_follows_the_epochs_however_they_are_set(compose_cfg, ep
     assert compose_cfg("experiment=sine_long").task.module.scheduler.T_max == 80
 
 
+@pytest.mark.unit
 def test_no_model_module_imports_a_data_module():
     for path in (CONF.parent / "seqmodels" / "models").glob("*.py"):
         imported = [

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import warnings
+
+import pytest
 
 from seqmodels import console
 
-from .conftest import ROOT
+from .helpers import assert_ok, run_train
 
 
+@pytest.mark.e2e
 def test_a_run_off_a_terminal_prints_one_line_per_epoch_and_ends_with_its_headline(tmp_path):
     run = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "threads=1", "task.max_epochs=4",
-         f"hydra.run.dir={run}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_train("threads=1", "task.max_epochs=4", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert_ok(result)
     out = result.stdout + result.stderr
     lines = out.splitlines()
     epochs = [line for line in lines if line.startswith("epoch ")]
@@ -36,6 +33,7 @@ def test_a_run_off_a_terminal_prints_one_line_per_epoch_and_ends_with_its_headli
     assert log.rstrip().endswith(f"Run folder: {run}")
 
 
+@pytest.mark.unit
 def test_a_warning_reaches_the_log_once_and_tips_never(caplog):
     handler = logging.StreamHandler(stream := __import__("io").StringIO())
     handler.addFilter(console._Quiet(console=True))
@@ -57,6 +55,7 @@ def test_a_warning_reaches_the_log_once_and_tips_never(caplog):
     assert "Tip" not in text and "kept" in text and "file" not in text
 
 
+@pytest.mark.unit
 def test_epoch_line_counts_epochs_from_one_and_names_each_metric():
     line = console.epoch_line(2, 300, {"val/mse": 0.40412, "train/loss": 0.1532}, 0.25)
     assert line == "epoch 3/300  train/loss 0.1532  val/mse 0.4041  (0.2 s)"

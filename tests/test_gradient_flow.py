@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ def tiny_classifier(cell: str) -> SequenceClassifier:
     return SequenceClassifier(net, vocab_size=9, n_classes=3, optimizer=ADAM).eval()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_recorded_norms_have_one_value_per_step_and_match_direct_autograd(cell):
     model = tiny_classifier(cell)
@@ -39,6 +41,7 @@ def test_recorded_norms_have_one_value_per_step_and_match_direct_autograd(cell):
         torch.testing.assert_close(norms[b], grad[0].norm(dim=-1))
 
 
+@pytest.mark.unit
 def test_distance_from_the_end_aligns_each_sequence_at_its_last_real_step():
     values = torch.tensor([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 0.0, 0.0]])  # row 2: 2 real steps
     means, counts = by_distance_from_end(values, torch.tensor([4, 2]))
@@ -46,6 +49,7 @@ def test_distance_from_the_end_aligns_each_sequence_at_its_last_real_step():
     assert counts.tolist() == [2, 2, 1, 1]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_gates_recomputed_from_the_weights_reproduce_the_modules_own_outputs(cell):
     torch.manual_seed(0)
@@ -66,6 +70,7 @@ def test_gates_recomputed_from_the_weights_reproduce_the_modules_own_outputs(cel
     assert all(g.min() > 0 and g.max() < 1 for n, g in gates.items() if n not in {"cell", "new"})
 
 
+@pytest.mark.unit
 def test_input_gradients_return_the_named_gates_of_the_first_layer():
     ids, labels = torch.randint(1, 9, (3, 5)), torch.tensor([0, 1, 2])
     _, lstm_gates = input_gradients(tiny_classifier("lstm"), (ids, labels), gates=True)
@@ -76,7 +81,7 @@ def test_input_gradients_return_the_named_gates_of_the_first_layer():
     assert input_gradients(tiny_classifier("rnn"), (ids, labels), gates=True)[1] == {}
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_cfg, tmp_path, cell):
     from seqmodels.pipeline import train
@@ -110,6 +115,7 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
         assert data["records"][0]["gates"] == {} and not (tmp_path / "gates.png").exists()
 
 
+@pytest.mark.integration
 def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg, tmp_path):
     from seqmodels.pipeline import train
 
@@ -122,6 +128,7 @@ def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg
         assert traced[name] == without[name]
 
 
+@pytest.mark.integration
 def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp_path):
     from seqmodels.pipeline import train
 
@@ -140,6 +147,7 @@ def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp
     assert len(data["records"][-1]["grad_norm"]) == len(counts)
 
 
+@pytest.mark.unit
 def test_a_bad_recording_interval_stops_with_one_line():
     from seqmodels.callbacks import GradientFlow
     from seqmodels.errors import ConfigError
@@ -150,6 +158,7 @@ def test_a_bad_recording_interval_stops_with_one_line():
         GradientFlow(curves=0)
 
 
+@pytest.mark.unit
 def test_a_handful_of_curves_spread_over_the_run_by_default():
     from seqmodels.callbacks import GradientFlow
 
@@ -160,6 +169,7 @@ def test_a_handful_of_curves_spread_over_the_run_by_default():
     assert sorted(GradientFlow(every_n_epochs=100).epochs_to_record(300)) == [0, 100, 200, 300]
 
 
+@pytest.mark.unit
 def test_the_network_traces_what_its_first_layer_reads_through_a_public_method():
     model = tiny_classifier("lstm")
     ids = torch.randint(1, 9, (3, 5))
@@ -172,3 +182,51 @@ def test_the_network_traces_what_its_first_layer_reads_through_a_public_method()
     before = trace.inputs
     model(ids)  # the hooks are gone once the block ends
     assert trace.inputs is before
+
+
+def flow_data(cell: str, lag: int, epochs: list[int]) -> dict:
+    """gradient_flow.json of a run at `lag`, gradients from 1 down to 1e-30 (a vanished one)."""
+    steps = lag + 1
+    gates = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update")}.get(cell, ())
+    records = [
+        {
+            "epoch": epoch,
+            "grad_norm": torch.logspace(0, -30, steps).tolist(),
+            "gates": {name: torch.linspace(0.05, 0.95, steps).tolist() for name in gates},
+        }
+        for epoch in epochs
+    ]
+    return {"cell": cell, "distance": list(range(steps)), "lag": lag, "records": records}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_plots_keep_every_label_inside_and_the_legend_beside_the_panels(cell):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from seqmodels.plots import gates_figure, gradient_flow_figure
+
+    data = flow_data(cell, lag=400, epochs=[0, 1, 4, 17, 72, 300])  # the widest labels
+    for figure in (gradient_flow_figure(data), gates_figure(data)):
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+        page = figure.bbox.padded(1)  # a pixel's rounding
+        panels = [ax.get_tightbbox(renderer) for ax in figure.axes]  # ticks, labels, title
+        (legend,) = figure.legends
+        box = legend.get_window_extent(renderer)
+        assert all(page.x0 <= b.x0 and b.x1 <= page.x1 for b in [*panels, box])  # not clipped
+        assert all(page.y0 <= b.y0 and b.y1 <= page.y1 for b in [*panels, box])
+        assert box.x0 >= max(b.x1 for b in panels)  # beside the panels, over no curve
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels == [
+            "before training",
+            *(f"after epoch {e}" for e in (1, 4, 17, 72, 300)),
+            "the symbol (lag 400)",
+        ]
+    flow = gradient_flow_figure(data)
+    FigureCanvasAgg(flow).draw()
+    ticks = [t.get_text() for t in flow.axes[0].get_yticklabels() if t.get_text()]
+    assert ticks and all(re.fullmatch("10⁻?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", t) for t in ticks), ticks  # 10⁻⁵
+    assert [ax.get_title() for ax in figure.axes] == [
+        f"{cell}: {g} gate" for g in data["records"][0]["gates"]
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,9 +20,10 @@ from seqmodels.errors import ConfigError
 from seqmodels.evaluation import AccuracyByLength
 from seqmodels.text import PAD_ID, UNK_ID, pad_batch, tokenize
 
-from .conftest import run_train, write_parquet_dir
+from .helpers import refusal, write_parquet_dir
 
 
+@pytest.mark.unit
 def test_tokenize_lowercases_drops_markup_and_splits_punctuation():
     assert tokenize("Great film!<br /><br />I LOVED it... 10/10") == [
         "great",
@@ -39,6 +39,7 @@ def test_tokenize_lowercases_drops_markup_and_splits_punctuation():
     ]
 
 
+@pytest.mark.unit
 def test_vocab_is_num_words_entries_from_the_train_split_only(tmp_path):
     folder = write_parquet_dir(tmp_path / "data")
     pq.write_table(
@@ -54,6 +55,7 @@ def test_vocab_is_num_words_entries_from_the_train_split_only(tmp_path):
     assert (np.load(cache / "test_ids.npy") == UNK_ID).sum() >= 52
 
 
+@pytest.mark.unit
 def test_vocab_order_is_by_frequency_then_alphabet():
     assert imdb.build_vocab([["b", "a", "c", "c"], ["a", "b", "d"]], num_words=5) == [
         "<pad>",
@@ -64,6 +66,7 @@ def test_vocab_order_is_by_frequency_then_alphabet():
     ]
 
 
+@pytest.mark.unit
 def test_reads_an_aclimdb_folder_like_the_parquet_files(tmp_path):
     parquet = write_parquet_dir(tmp_path / "pq", n_train=20, n_test=10)
     root = tmp_path / "release" / "aclImdb"
@@ -85,6 +88,7 @@ def test_reads_an_aclimdb_folder_like_the_parquet_files(tmp_path):
     )
 
 
+@pytest.mark.unit
 def test_second_prepare_is_a_cache_hit(tiny_imdb, tmp_path, monkeypatch):
     first = prepare_imdb(tiny_imdb, 50, tmp_path / "cache")
 
@@ -97,6 +101,7 @@ def test_second_prepare_is_a_cache_hit(tiny_imdb, tmp_path, monkeypatch):
         prepare_imdb(tiny_imdb, 60, tmp_path / "cache")
 
 
+@pytest.mark.unit
 def test_truncation_keeps_the_end_by_default_or_the_start():
     ids, offsets, labels = np.arange(1, 11, dtype=np.int32), np.array([0, 10]), np.array([1])
     assert EncodedReviews(ids, offsets, labels, 4, "pre")[0][0].tolist() == [7, 8, 9, 10]
@@ -104,6 +109,7 @@ def test_truncation_keeps_the_end_by_default_or_the_start():
     assert EncodedReviews(ids, offsets, labels, 40, "pre")[0][0].tolist() == list(range(1, 11))
 
 
+@pytest.mark.unit
 def test_batches_are_right_padded_with_zero_and_carry_lengths():
     ids, lengths, labels = pad_batch(
         [
@@ -116,6 +122,7 @@ def test_batches_are_right_padded_with_zero_and_carry_lengths():
     assert lengths.tolist() == [3, 1, 1] and labels.tolist() == [1.0, 0.0, 1.0]
 
 
+@pytest.mark.unit
 def test_validation_split_is_stratified_seeded_and_disjoint(tiny_imdb):
     dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, val_fraction=0.1, seed=5)
     dm.setup()
@@ -133,6 +140,7 @@ def test_validation_split_is_stratified_seeded_and_disjoint(tiny_imdb):
     assert not np.array_equal(other.splits["val"].ids, dm.splits["val"].ids)
 
 
+@pytest.mark.unit
 def test_training_batches_group_lengths_and_cover_every_review(tiny_imdb):
     dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, batch_size=8, seed=0)
     dm.setup()
@@ -150,6 +158,7 @@ def test_training_batches_group_lengths_and_cover_every_review(tiny_imdb):
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -183,6 +192,7 @@ def test_bad_data_dir_gives_one_line_saying_what_is_wrong(tmp_path, setup, messa
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.unit
 def test_without_data_dir_and_hub_says_how_to_point_at_local_files(tmp_path, monkeypatch):
     def unreachable(*args, **kwargs):
         raise OSError("[Errno -2] Name or service not known")
@@ -194,6 +204,7 @@ def test_without_data_dir_and_hub_says_how_to_point_at_local_files(tmp_path, mon
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -206,31 +217,12 @@ def test_without_data_dir_and_hub_says_how_to_point_at_local_files(tmp_path, mon
     ],
 )
 def test_imdb_bad_input_stops_the_cli_with_one_line(tmp_path, override, message):
-    result = run_train("task=imdb", override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert result.returncode != 0 and last_line.startswith("error: ") and message in last_line
+    """In this process; that train.py then exits 1 with no run folder left is
+    test_reliability.py's test_bad_input_stops_train_py_with_one_line_and_no_run_folder."""
+    assert message in refusal("task=imdb", override, run_dir=tmp_path / "run")
 
 
-# --- The classifier, trained briefly on tiny data --------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("imdb_run")
-    data = write_parquet_dir(root / "data")
-    run_dir = root / "run"
-    result = run_train(
-        "task=imdb",
-        "model=gru",
-        f"task.datamodule.data_dir={data}",
-        "task.max_epochs=3",
-        "task.datamodule.max_len=30",
-        "task.callbacks.by_length.edges=[10,20]",
-        f"hydra.run.dir={run_dir}",
-        cwd=root,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+# --- The classifier, trained briefly on tiny data (conftest.py's imdb_run) ---------------------
 
 
 REVIEWS = [
@@ -242,17 +234,17 @@ REVIEWS = [
 ]
 
 
-@pytest.mark.slow
-def test_metrics_json_has_classification_metrics(tiny_run):
-    metrics = json.loads((tiny_run / "metrics.json").read_text())
+@pytest.mark.e2e
+def test_metrics_json_has_classification_metrics(imdb_run):
+    metrics = json.loads((imdb_run / "metrics.json").read_text())
     for key in ("val/acc", "val/f1", "val/auroc", "test/acc", "test/f1", "test/auroc"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["task"] == "imdb" and metrics["status"] == "ok"
 
 
-@pytest.mark.slow
-def test_accuracy_by_length_buckets_recombine_to_the_test_accuracy(tiny_run):
-    metrics = json.loads((tiny_run / "metrics.json").read_text())
+@pytest.mark.e2e
+def test_accuracy_by_length_buckets_recombine_to_the_test_accuracy(imdb_run):
+    metrics = json.loads((imdb_run / "metrics.json").read_text())
     names = ("0_10", "10_20", "20_max")
     shares = [metrics.get(f"test/share_len_{name}", 0.0) for name in names]
     recombined = sum(
@@ -264,9 +256,9 @@ def test_accuracy_by_length_buckets_recombine_to_the_test_accuracy(tiny_run):
     assert recombined == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
-@pytest.mark.slow
-def test_checkpoint_carries_vocab_and_predicts_the_same_in_a_fresh_process(tiny_run):
-    best = json.loads((tiny_run / "metrics.json").read_text())["best_checkpoint"]
+@pytest.mark.e2e
+def test_checkpoint_carries_vocab_and_predicts_the_same_in_a_fresh_process(imdb_run):
+    best = json.loads((imdb_run / "metrics.json").read_text())["best_checkpoint"]
     checkpoint = torch.load(best, weights_only=True)
     vocab = checkpoint["hyper_parameters"]["vocab"]
     assert vocab[:2] == ["<pad>", "<unk>"] and all(isinstance(w, str) for w in vocab)
@@ -281,15 +273,15 @@ def test_checkpoint_carries_vocab_and_predicts_the_same_in_a_fresh_process(tiny_
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tiny_run.parent.parent,
+        cwd=imdb_run.parent.parent,
     )
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     torch.testing.assert_close(torch.tensor(json.loads(fresh.stdout)), here)
 
 
-@pytest.mark.slow
-def test_predict_defines_edge_cases_and_refuses_non_strings(tiny_run):
-    model = seqmodels.load_model(tiny_run)
+@pytest.mark.e2e
+def test_predict_defines_edge_cases_and_refuses_non_strings(imdb_run):
+    model = seqmodels.load_model(imdb_run)
     probabilities = model.predict(REVIEWS)
     assert probabilities.shape == (5,) and torch.all((probabilities >= 0) & (probabilities <= 1))
     # a text far beyond max_len is read by its last max_len (30) tokens, as in training
@@ -306,6 +298,7 @@ def test_predict_defines_edge_cases_and_refuses_non_strings(tiny_run):
 # --- The real data, where it exists --------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.imdb
 def test_real_data_has_25000_reviews_per_split_balanced(real_imdb, tmp_path):
     cache = prepare_imdb(real_imdb, 10_000, tmp_path / "cache")
@@ -316,8 +309,8 @@ def test_real_data_has_25000_reviews_per_split_balanced(real_imdb, tmp_path):
         assert len(np.load(cache / f"{split}_offsets.npy")) == 25_001
 
 
+@pytest.mark.e2e
 @pytest.mark.imdb
-@pytest.mark.slow
 def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
     real_imdb, compose_cfg, tmp_path
 ):
@@ -341,6 +334,7 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
 # --- Accuracy by review length ------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_accuracy_by_length_puts_each_review_in_the_bucket_of_the_tokens_it_reads():
     callback = AccuracyByLength(edges=[100, 200])
     logged: dict[str, float] = {}
@@ -361,6 +355,7 @@ def test_accuracy_by_length_puts_each_review_in_the_bucket_of_the_tokens_it_read
     }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("edges", [[], [0, 10], [100, 100], [200, 100]])
 def test_accuracy_by_length_refuses_edges_that_are_not_increasing_and_positive(edges):
     with pytest.raises(ConfigError, match="must be positive and increasing"):

@@ -12,6 +12,8 @@ import pytest
 from seqmodels.data import imdb
 from seqmodels.data.imdb import DataError, EncodedReviews, cache_problem, prepare_imdb
 
+pytestmark = pytest.mark.unit
+
 
 def _damage(folder: Path, name: str, how: str) -> None:
     path = folder / name

@@ -3,7 +3,6 @@ keeps its own config, is held by one process, and is cleaned of what a killed ru
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -22,7 +21,16 @@ from seqmodels.pipeline import train
 from seqmodels.runs import FolderInUse, RunFolder
 from seqmodels.schema import check_job
 
-from .conftest import CONF, ROOT
+from .helpers import (
+    CONF,
+    ROOT,
+    assert_refused,
+    last_line,
+    logged_rows,
+    run_sweep,
+    run_train,
+    without_timings,
+)
 
 # A tiny deterministic sine run that stops early (patience 2) after a dozen epochs or so.
 TINY = (
@@ -36,8 +44,6 @@ TINY = (
     "task.max_epochs=40",
     "task.early_stopping_patience=2",
 )
-TIMINGS = ("fit_seconds", "train_seconds", "train_samples_per_second", "started_at")
-TIMINGS += ("finished_at", "best_checkpoint")
 
 
 class Killed(BaseException):
@@ -59,14 +65,7 @@ class KillAt(Callback):
 
 
 def results(metrics: dict) -> dict:
-    kept = {k: v for k, v in metrics.items() if k not in TIMINGS}
-    return kept | {"best": Path(metrics["best_checkpoint"]).name}
-
-
-def logged_rows(run_dir: Path) -> list[dict[str, str]]:
-    """Every metrics.csv row, without its empty fields (a resumed run may add columns)."""
-    with (run_dir / "metrics.csv").open() as file:
-        return [{k: v for k, v in row.items() if v} for row in csv.DictReader(file)]
+    return without_timings(metrics) | {"best": Path(metrics["best_checkpoint"]).name}
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +118,7 @@ KILL_POINTS = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_run_killed_at_any_point_resumes_to_the_never_stopped_result(
     reference, compose_cfg, tmp_path, monkeypatch, point
@@ -146,6 +146,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_never_stopped_result(
     assert logged_rows(run_dir) == logged_rows(ref_dir)  # every row once, as never stopped
 
 
+@pytest.mark.integration
 def test_an_early_stopped_run_killed_in_its_final_test_trains_no_further(
     reference, compose_cfg, tmp_path
 ):
@@ -160,6 +161,7 @@ def test_an_early_stopped_run_killed_in_its_final_test_trains_no_further(
     assert again["global_step"] == last["global_step"]
 
 
+@pytest.mark.integration
 def test_a_run_copied_to_another_machine_resumes_there_to_the_same_result(
     reference, compose_cfg, tmp_path
 ):
@@ -177,6 +179,7 @@ def test_a_run_copied_to_another_machine_resumes_there_to_the_same_result(
 # --- The run's own config ---------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_resume_keeps_the_saved_config_even_when_conf_changed(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.joinpath(".hydra").mkdir(parents=True)
@@ -217,6 +220,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.e2e
 def test_a_second_process_into_a_held_folder_stops_naming_the_holder(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(tmp_path)],
@@ -236,6 +240,7 @@ def test_a_second_process_into_a_held_folder_stops_naming_the_holder(tmp_path):
     assert f"process {os.getpid()} " in (tmp_path / ".lock").read_text()
 
 
+@pytest.mark.unit
 def test_partial_writes_of_a_killed_run_are_removed_at_its_next_start(tmp_path):
     folder = RunFolder(tmp_path)
     (tmp_path / "checkpoints").mkdir()
@@ -247,6 +252,7 @@ def test_partial_writes_of_a_killed_run_are_removed_at_its_next_start(tmp_path):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["last.ckpt"]
 
 
+@pytest.mark.unit
 def test_a_best_checkpoint_the_resumed_state_doesnt_know_is_removed(tmp_path):
     """Killed after saving a new best but before last.ckpt: on a replay that doesn't reach the
     same best (a GPU's last bits), that file would stay and be taken for the best."""
@@ -261,6 +267,7 @@ def test_a_best_checkpoint_the_resumed_state_doesnt_know_is_removed(tmp_path):
     assert left == ["best-003.ckpt", "interrupted.ckpt", "last.ckpt"]
 
 
+@pytest.mark.unit
 def test_results_are_written_with_the_users_file_mode(tmp_path):
     old = os.umask(0o022)
     try:
@@ -274,6 +281,7 @@ def test_results_are_written_with_the_users_file_mode(tmp_path):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
+@pytest.mark.unit
 def test_every_json_file_is_strict_json(tmp_path):
     files.write_json(tmp_path / "m.json", {"loss": float("nan"), "x": [float("inf"), 1.5]})
     text = (tmp_path / "m.json").read_text()
@@ -286,6 +294,7 @@ def test_every_json_file_is_strict_json(tmp_path):
 # --- A diverged run ------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
     from seqmodels.resume import Diverged
 
@@ -298,36 +307,24 @@ def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
     assert "the training loss is nan" in metrics["error"] or "inf" in metrics["error"]
 
 
+@pytest.mark.e2e
 def test_a_diverged_run_exits_1_with_one_line(tmp_path):
     """The issue's command: clipping keeps the training loss finite for a step, while the
     validation MSE already overflows (this run used to end "ok" by early stopping)."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "task.module.optimizer.lr=1e30", "threads=1"]
-        + [f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    last = result.stderr.strip().splitlines()[-1]
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert last.startswith("error: the val/mse is inf at epoch 0, step 1") and "diverged" in last
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    run_dir = tmp_path / "run"
+    result = run_train("task.module.optimizer.lr=1e30", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert_refused(result, "error: the val/mse is inf at epoch 0, step 1")
+    assert "diverged" in last_line(result)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and (metrics["epoch"], metrics["step"]) == (0, 1)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_sweep_counts_diverged_jobs_as_failed_and_exits_1(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "-m", *TINY, "task.gradient_clip_val=null"]
-        + ["task.module.optimizer.lr=0.003,1e30", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 1, result.stderr[-2000:]
+    sweep, result = run_sweep(
+        "-m", *TINY, "task.gradient_clip_val=null", "task.module.optimizer.lr=0.003,1e30",
+        cwd=tmp_path, status=1,
+    )  # fmt: skip
     assert "error: 1 of 2 jobs failed" in result.stderr
     statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/metrics.json"))
     assert statuses == ["diverged", "ok"]

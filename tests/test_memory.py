@@ -14,7 +14,10 @@ from seqmodels.data import MemoryDataModule, memory_sequences
 from seqmodels.errors import ConfigError
 from seqmodels.models import RecurrentNet
 
+from .helpers import read_rows, run_sweep
 
+
+@pytest.mark.unit
 def test_each_sequence_holds_its_answer_lag_steps_before_the_end_among_distractors():
     ids, answers = memory_sequences(
         4, lag=2, seq_len=6, n_symbols=3, n_distractors=5, rng=np.random.default_rng(0)
@@ -26,6 +29,7 @@ def test_each_sequence_holds_its_answer_lag_steps_before_the_end_among_distracto
     assert ((others >= 4) & (others <= 8)).all()
 
 
+@pytest.mark.unit
 def test_a_tiny_example_reads_as_documented():
     ids, answers = memory_sequences(
         3, lag=1, seq_len=3, n_symbols=2, n_distractors=1, rng=np.random.default_rng(5)
@@ -36,6 +40,7 @@ def test_a_tiny_example_reads_as_documented():
     np.testing.assert_array_equal(ids, expected)
 
 
+@pytest.mark.unit
 def test_splits_have_the_configured_shapes_and_differ_from_each_other():
     dm = MemoryDataModule(lag=7, n_train=64, n_val=32, n_test=48, seed=1)
     for split, n in (("train", 64), ("val", 32), ("test", 48)):
@@ -48,6 +53,7 @@ def test_splits_have_the_configured_shapes_and_differ_from_each_other():
     assert ids.shape == (8, 20) and (ids[:, 20 - 1 - 7] == answers + 1).all()
 
 
+@pytest.mark.unit
 def test_same_seed_same_data_and_a_split_does_not_depend_on_the_others_sizes():
     a = MemoryDataModule(lag=5, n_train=100, n_test=50, seed=3).split("test").tensors[0]
     b = MemoryDataModule(lag=5, n_train=10, n_test=50, seed=3).split("test").tensors[0]
@@ -55,6 +61,7 @@ def test_same_seed_same_data_and_a_split_does_not_depend_on_the_others_sizes():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.unit
 def test_chance_is_one_over_the_symbols_and_nothing_but_the_symbol_predicts_the_answer():
     dm = MemoryDataModule(lag=3, n_symbols=4, n_test=20_000, seed=0)
     assert dm.chance_acc == 0.25
@@ -68,6 +75,7 @@ def test_chance_is_one_over_the_symbols_and_nothing_but_the_symbol_predicts_the_
     assert dm.model_kwargs == {"vocab_size": 1 + 4 + 8, "n_classes": 4}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -82,6 +90,7 @@ def test_bad_settings_raise_one_line_naming_the_field(kwargs, message):
         MemoryDataModule(**kwargs)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_chrono_init_spans_the_lags_the_task_asks_for(cell):
     torch.manual_seed(0)
@@ -96,6 +105,7 @@ def test_chrono_init_spans_the_lags_the_task_asks_for(cell):
         torch.testing.assert_close(layer.bias_ih_l0[:200], -timescale)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -109,6 +119,7 @@ def test_bad_chrono_init_raises_one_line(kwargs, message):
         RecurrentNet(**kwargs)
 
 
+@pytest.mark.integration
 def test_the_memory_task_composes_with_its_tuned_settings(compose_cfg):
     cfg = compose_cfg("task=memory", "model=lstm", "task.datamodule.lag=50")
     assert cfg.model.chrono_init == 50  # tuned/memory_lstm.yaml follows the lag
@@ -116,7 +127,7 @@ def test_the_memory_task_composes_with_its_tuned_settings(compose_cfg):
     assert cfg.task.monitor == "val/acc" and cfg.task.mode == "max"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_lstm_learns_a_short_lag_and_reports_chance_beside_its_accuracy(compose_cfg, tmp_path):
     from seqmodels.pipeline import train
 
@@ -140,15 +151,11 @@ def test_lstm_learns_a_short_lag_and_reports_chance_beside_its_accuracy(compose_
     assert accuracy == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp_path):
     from matplotlib.image import imread
 
-    from .conftest import run_train
-    from .test_sweeps import read_rows
-
-    sweep = tmp_path / "sweep"
-    result = run_train(
+    sweep, _ = run_sweep(
         "-m",
         "experiment=memory_length",
         "task.datamodule.lag=3,6",
@@ -159,10 +166,8 @@ def test_a_short_memory_length_sweep_writes_the_lag_plot_and_the_longest_lag(tmp
         "task.datamodule.n_test=64",
         "task.max_epochs=2",
         "trainer.enable_progress_bar=false",
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     rows = read_rows(sweep / "summary.csv")
     assert [(r["model"], r["task.datamodule.lag"]) for r in rows] == [
         ("rnn", "3"),

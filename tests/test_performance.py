@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from types import SimpleNamespace
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,12 +16,15 @@ from seqmodels.data import IMDBDataModule, SineDataModule
 from seqmodels.models import Forecaster, RecurrentNet
 from seqmodels.pipeline import build_run
 
+from .helpers import quiet_trainer
+
 HOST_READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__")
 # torchmetrics checks for logits with a Python `if` on CPU tensors only; on a device it keeps
 # the check on the device (torch.where).
 CPU_ONLY_READS = {"normalize_logits_if_needed"}
 
 
+@pytest.mark.unit
 def test_fixed_padding_baseline_pads_every_batch_to_max_len_and_predicts_the_same(tiny_imdb):
     common = {"data_dir": str(tiny_imdb), "num_words": 50, "max_len": 40, "batch_size": 16}
     fixed = IMDBDataModule(**common, bucket=False, pad_to_max_len=True)
@@ -42,6 +44,7 @@ def test_fixed_padding_baseline_pads_every_batch_to_max_len_and_predicts_the_sam
         )
 
 
+@pytest.mark.unit
 def test_batches_are_pinned_when_training_on_a_gpu_unless_set(tiny_imdb):
     dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50)
     dm.setup()
@@ -52,6 +55,7 @@ def test_batches_are_pinned_when_training_on_a_gpu_unless_set(tiny_imdb):
     assert not dm.train_dataloader().pin_memory
 
 
+@pytest.mark.unit
 def test_sine_batches_cover_every_window_once_in_a_seeded_shuffle():
     dm = SineDataModule(n_points=1000, batch_size=64)
     epochs = []
@@ -65,6 +69,7 @@ def test_sine_batches_cover_every_window_once_in_a_seeded_shuffle():
     assert not torch.equal(windows, dm.split("train").tensors[0])  # shuffled
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", ["sine", "imdb", "memory"])
 def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_imdb, tmp_path):
     """On a GPU every such read waits for all queued work; a step must queue and move on."""
@@ -95,32 +100,18 @@ def test_a_training_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_
                 setattr(torch.Tensor, name, original)
 
     module.training_step = watched_step
-    trainer = L.Trainer(
-        max_steps=3,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_steps=3, limit_val_batches=0)
     trainer.fit(module, datamodule=datamodule)
     assert trainer.global_step == 3 and reads == []
 
 
+@pytest.mark.integration
 def test_metrics_logged_once_an_epoch_are_the_epochs_exact_values(tmp_path):
     # 100 validation windows: batches of 32, 32, 32 and 4, so the mean must weigh them; the
     # sanity check's two batches must not leak into the first epoch's values.
     dm = SineDataModule(n_points=300, val_size=100, batch_size=32)
     model = Forecaster(net={"cell": "gru", "hidden_size": 4}, optimizer={"name": "AdamW"})
-    trainer = L.Trainer(
-        max_epochs=1,
-        num_sanity_val_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=2)
     trainer.fit(model, datamodule=dm)
     logged = {k: v.item() for k, v in trainer.callback_metrics.items()}
     windows, targets = dm.split("val").tensors

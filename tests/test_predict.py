@@ -9,6 +9,8 @@ import torch
 from seqmodels.data import SineDataModule
 from seqmodels.models import Forecaster
 
+pytestmark = pytest.mark.unit
+
 ADAMW = {"name": "AdamW", "lr": 1e-3}
 
 

@@ -5,6 +5,8 @@ from seqmodels.errors import ConfigError
 from seqmodels.models import CELLS, RecurrentNet
 from seqmodels.models.recurrent import READOUTS
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize(

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,17 +18,19 @@ from seqmodels.errors import ConfigError
 from seqmodels.files import write_json
 from seqmodels.schema import check_command_line
 
-from .conftest import ROOT, run_train, write_parquet_dir
-
-# what differs between two runs of the same job: timings, clock times, paths
-TIMINGS = (
-    "fit_seconds",
-    "train_seconds",
-    "train_samples_per_second",
-    "started_at",
-    "finished_at",
-    "best_checkpoint",
+from .helpers import (
+    assert_ok,
+    assert_refused,
+    last_line,
+    logged_rows,
+    read_rows,
+    refusal,
+    run_train,
+    start_train,
+    without_timings,
+    write_parquet_dir,
 )
+
 # A sine run slow enough (about a second an epoch) to be killed in the middle.
 SLOW_SINE = (
     "threads=1",
@@ -46,20 +44,7 @@ SLOW_SINE = (
 )
 
 
-def start_train(*overrides: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *overrides],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # as from a terminal: a shell's background jobs (CI scripts, nohup) inherit an ignored
-        # SIGINT, and Python then never raises KeyboardInterrupt
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+def wait_for(path: Path, process, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not path.is_file():
         assert process.poll() is None, process.communicate()[1][-2000:]
@@ -68,20 +53,12 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> Non
 
 
 def results(run_dir: Path) -> dict:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k not in TIMINGS}
-
-
-def csv_rows(text: str) -> list[dict[str, str]]:
-    """The rows of a metrics.csv, without their empty fields (a resumed run may add columns)."""
-    return [{k: v for k, v in row.items() if v} for row in csv.DictReader(io.StringIO(text))]
+    return without_timings(json.loads((run_dir / "metrics.json").read_text()))
 
 
 def val_rows(run_dir: Path) -> dict[int, str]:
     """The validation MSE logged for each epoch (the last row of an epoch wins)."""
-    lines = (run_dir / "metrics.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    rows = read_rows(run_dir / "metrics.csv")
     return {int(r["epoch"]): r["val/mse"] for r in rows if r["val/mse"]}
 
 
@@ -91,12 +68,11 @@ def val_rows(run_dir: Path) -> dict[int, str]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    result = run_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=run_dir.parent)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_ok(run_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=run_dir.parent))
     return run_dir
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_run_killed_mid_training_resumes_to_the_same_final_metrics(uninterrupted, tmp_path):
     run_dir = tmp_path / "run"
     process = start_train(*SLOW_SINE, f"hydra.run.dir={run_dir}", cwd=tmp_path)
@@ -106,10 +82,10 @@ def test_a_run_killed_mid_training_resumes_to_the_same_final_metrics(uninterrupt
     process.wait()
     stopped_at = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
     assert stopped_at < 5 and not (run_dir / "metrics.json").exists()  # stopped mid-training
-    logged_before = (run_dir / "metrics.csv").read_text()
+    logged_before = logged_rows(run_dir)
 
     result = run_train(f"resume={run_dir}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_ok(result)
     assert f"Run folder: {run_dir}" in result.stdout  # the same folder, no new one
     assert not (tmp_path / "outputs").exists()
     assert results(run_dir) == results(uninterrupted)
@@ -118,12 +94,12 @@ def test_a_run_killed_mid_training_resumes_to_the_same_final_metrics(uninterrupt
     for key, weights in never_stopped["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][key], weights, rtol=0, atol=0)
     # the log is appended to, not restarted: earlier rows kept, every epoch as never stopped
-    before, after = csv_rows(logged_before), csv_rows((run_dir / "metrics.csv").read_text())
-    assert before and after[: len(before)] == before
+    after = logged_rows(run_dir)
+    assert logged_before and after[: len(logged_before)] == logged_before
     assert val_rows(run_dir) == val_rows(uninterrupted)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("stop", "status"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 1)]
 )
@@ -158,7 +134,7 @@ def assert_untouched(before: tuple[dict, dict], *runs: Path) -> None:
     assert all(logs[p].startswith(text) for p, text in before[1].items())  # log lines kept
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_second_process_into_a_running_runs_folder_stops_at_once_naming_the_holder(tmp_path):
     run_dir = tmp_path / "run"
     long_epochs = [o for o in SLOW_SINE if not o.startswith("task.datamodule.n_points=")]
@@ -169,42 +145,41 @@ def test_a_second_process_into_a_running_runs_folder_stops_at_once_naming_the_ho
         config = (run_dir / ".hydra" / "config.yaml").read_bytes()
         for second in ((f"resume={run_dir}",), (*long_epochs, f"hydra.run.dir={run_dir}")):
             result = run_train(*second, cwd=tmp_path)
-            last = result.stderr.strip().splitlines()[-1]
-            assert result.returncode == 1 and "Traceback" not in result.stderr
-            assert f"run folder {run_dir} is in use by process {first.pid} on " in last
+            assert_refused(result, f"run folder {run_dir} is in use by process {first.pid} on ")
         assert first.poll() is None  # the first goes on, its config untouched
         assert (run_dir / ".hydra" / "config.yaml").read_bytes() == config
     finally:
         first.kill()  # kill -9: its lock must not block the resume below
         first.wait()
     stopped_at = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
-    result = run_train(f"resume={run_dir}", f"trainer.max_epochs={stopped_at + 1}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_ok(run_train(f"resume={run_dir}", f"trainer.max_epochs={stopped_at + 1}", cwd=tmp_path))
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_finished_run_is_not_trained_again(sine_run, tmp_path):
     before = untouched(sine_run)
     again = run_train(f"resume={sine_run}", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert_ok(again)
     assert "finished already" in again.stdout
     assert_untouched(before, sine_run)
 
 
-def test_more_epochs_for_a_finished_run_are_refused_not_ignored(sine_run, tmp_path):
-    before = untouched(sine_run)
-    again = run_train(f"resume={sine_run}", "trainer.max_epochs=60", cwd=tmp_path)
-    assert again.returncode == 1
-    assert again.stderr.strip().splitlines()[-1] == (
-        f"error: {sine_run} finished (metrics.json says ok): trainer.max_epochs=60 can't "
+@pytest.mark.integration
+def test_more_epochs_for_a_finished_run_are_refused_not_ignored(hydra_run, tmp_path):
+    run_dir = hydra_run(
+        tmp_path / "run", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"
+    )
+    before = untouched(run_dir)
+    assert refusal(f"resume={run_dir}", "trainer.max_epochs=60", run_dir=run_dir) == (
+        f"{run_dir} finished (metrics.json says ok): trainer.max_epochs=60 can't "
         "train it further; start a new run (ckpt_path= a copy of its last.ckpt outside "
         "the folder starts from its weights)"
     )
-    assert_untouched(before, sine_run)
+    assert_untouched(before, run_dir)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_an_interrupted_sweep_is_completed_skipping_finished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     command = ("-m", *SLOW_SINE, "task.datamodule.n_points=200,3000")  # a quick job, a slow one
@@ -219,33 +194,32 @@ def test_an_interrupted_sweep_is_completed_skipping_finished_jobs(tmp_path):
     assert (done / "metrics.json").is_file() and not (killed / "metrics.json").exists()
     results_of = ("metrics.json", "metrics.csv", "predictions.png", "checkpoints/*.ckpt")
     finished = {p: p.stat().st_mtime_ns for pattern in results_of for p in done.glob(pattern)}
-    logged_before = csv_rows((killed / "metrics.csv").read_text())
+    logged_before = logged_rows(killed)
 
     # running the same sweep into its folder again is refused: it would start the jobs over
     again = run_train(*command, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    assert again.returncode != 0 and "resume_sweep=" in again.stderr.strip().splitlines()[-1]
+    assert again.returncode != 0 and "resume_sweep=" in last_line(again)
 
-    result = run_train("-m", f"resume_sweep={sweep}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert_ok(run_train("-m", f"resume_sweep={sweep}", cwd=tmp_path))
     assert sorted(sweep.glob("[01]_*")) == [done, killed]  # the same job folders, no new ones
     skipped = {p: p.stat().st_mtime_ns for pattern in results_of for p in done.glob(pattern)}
     assert skipped == finished and len(finished) >= 5  # its results untouched
     metrics = json.loads((killed / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["epochs"] == 6
-    after = csv_rows((killed / "metrics.csv").read_text())
+    after = logged_rows(killed)
     assert after[: len(logged_before)] == logged_before  # continued, not started over
     assert sorted(val_rows(killed)) == list(range(7))
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    rows = read_rows(sweep / "summary.csv")
     assert [(r["runs"], r["failed"], r["unfinished"]) for r in rows] == [("1", "0", "0")] * 2
 
 
 # --- Distributed ----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_ddp_on_two_cpu_processes_gives_one_run_folder_and_whole_test_set_metrics(tmp_path):
     result = run_train("trainer=ddp", "trainer.max_epochs=3", "threads=1", "seed=1", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert_ok(result)
     assert "MEMBER: 2/2" in result.stdout + result.stderr  # two processes trained
     (run_dir,) = (tmp_path / "outputs").glob("*/*")  # one run folder for both
     assert (run_dir / "train_ddp_process_1.log").is_file()
@@ -260,6 +234,7 @@ def test_ddp_on_two_cpu_processes_gives_one_run_folder_and_whole_test_set_metric
     assert mse == pytest.approx(metrics["test/mse"], rel=1e-5)
 
 
+@pytest.mark.unit
 def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
     dm = IMDBDataModule(data_dir=str(tiny_imdb), num_words=50, batch_size=8, seed=0)
     dm.setup()
@@ -286,6 +261,7 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
 # --- Bad input ------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -330,6 +306,7 @@ def test_bad_input_is_refused_with_one_line_before_hydra_starts(tmp_path, overri
     assert not run_dir.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -344,39 +321,8 @@ def test_bad_input_stops_train_py_with_one_line_and_no_run_folder(
 ):
     if "task=imdb" in overrides:
         overrides += (f"task.datamodule.data_dir={tiny_imdb}",)
-    result = run_train(*overrides, "threads=1", cwd=tmp_path)
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1 and message in lines[-1], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert_refused(run_train(*overrides, "threads=1", cwd=tmp_path), message)
     assert not (tmp_path / "outputs").exists()  # no junk run folder, no metrics.json
-
-
-@pytest.fixture(scope="module")
-def sine_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("sine") / "run"
-    result = run_train(
-        "trainer.max_epochs=2", "threads=1", f"hydra.run.dir={run_dir}", cwd=run_dir.parent
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def imdb_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("imdb")
-    data = write_parquet_dir(root / "data", 100, 50)
-    result = run_train(
-        "task=imdb",
-        "model=gru",
-        f"task.datamodule.data_dir={data}",
-        "task.max_epochs=2",
-        "task.datamodule.max_len=20",
-        "threads=1",
-        f"hydra.run.dir={root / 'run'}",
-        cwd=root,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root / "run"
 
 
 def bad_checkpoint(kind: str, folder: Path, sine_run: Path, imdb_run: Path) -> tuple[str, ...]:
@@ -403,7 +349,7 @@ def bad_checkpoint(kind: str, folder: Path, sine_run: Path, imdb_run: Path) -> t
     return (f"ckpt_path={path}",)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
@@ -422,13 +368,12 @@ def test_a_bad_checkpoint_stops_with_one_line_and_writes_nothing(
 ):
     before = untouched(sine_run, imdb_run)
     result = run_train(*bad_checkpoint(kind, tmp_path, sine_run, imdb_run), cwd=tmp_path)
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0 and lines[-1].startswith("error: "), result.stderr[-2000:]
-    assert message in lines[-1] and "Traceback" not in result.stderr
+    assert_refused(result, message)
+    assert last_line(result).startswith("error: ")
     assert_untouched(before, sine_run, imdb_run)  # neither run folder was touched
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_load_model_refuses_bad_checkpoints_with_one_line(tmp_path, sine_run, imdb_run):
     for kind in ("truncated", "text", "pickled_code", "foreign"):
         (override,) = bad_checkpoint(kind, tmp_path, sine_run, imdb_run)
@@ -437,16 +382,15 @@ def test_load_model_refuses_bad_checkpoints_with_one_line(tmp_path, sine_run, im
         assert "\n" not in str(err.value) and "checkpoint" in str(err.value)
 
 
-def test_a_run_folder_with_results_is_never_overwritten(tmp_path):
-    run_dir = tmp_path / "run"
-    assert run_train("trainer=debug", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+@pytest.mark.integration
+def test_a_run_folder_with_results_is_never_overwritten(hydra_run, tmp_path):
+    run_dir = hydra_run(tmp_path / "run", "trainer=debug")
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    again = run_train("trainer=debug", "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert again.returncode != 0
-    assert "already holds a run" in again.stderr.strip().splitlines()[-1]
+    assert "already holds a run" in refusal("trainer=debug", "seed=5", run_dir=run_dir)
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.e2e
 def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
     runs = [start_train("trainer=debug", cwd=tmp_path) for _ in range(2)]
     for run in runs:
@@ -461,7 +405,7 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
 # --- Safe checkpoints and files -------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_every_checkpoint_of_both_tasks_loads_without_running_code(sine_run, imdb_run):
     for run in (sine_run, imdb_run):
         checkpoints = sorted((run / "checkpoints").glob("*.ckpt"))
@@ -472,6 +416,7 @@ def test_every_checkpoint_of_both_tasks_loads_without_running_code(sine_run, imd
             assert "loops" in checkpoint and "callbacks" in checkpoint  # resumable as well
 
 
+@pytest.mark.unit
 def test_an_interrupted_write_leaves_the_old_file_whole_and_no_part(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
     write_json(path, {"status": "ok", "test/mse": 0.5})
@@ -492,7 +437,7 @@ def test_an_interrupted_write_leaves_the_old_file_whole_and_no_part(tmp_path, mo
 # --- Determinism ----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("task", ["sine", "imdb", "memory"])
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
 def test_same_seed_and_deterministic_flag_give_identical_metrics(
@@ -509,5 +454,5 @@ def test_same_seed_and_deterministic_flag_give_identical_metrics(
         overrides += ["task.datamodule.n_train=512", "task.datamodule.n_val=128"]
         overrides += ["task.datamodule.n_test=128"]
     runs = [train(compose_cfg(*overrides), tmp_path / f"run{i}") for i in range(2)]
-    same = [{k: v for k, v in run.items() if k not in TIMINGS} for run in runs]
+    same = [without_timings(run) for run in runs]
     assert same[0] == same[1]

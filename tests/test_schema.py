@@ -10,7 +10,7 @@ import pytest
 from seqmodels.errors import ConfigError
 from seqmodels.schema import check_command_line, check_job
 
-from .conftest import CONF, ROOT
+from .helpers import CONF, ROOT
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
@@ -23,12 +23,14 @@ SHIPPED = (
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("overrides", SHIPPED, ids=lambda o: " ".join(o))
 def test_every_shipped_config_passes_the_checks(overrides):
     cfg = check_job(overrides)
     assert cfg.task.name in TASKS
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -47,6 +49,7 @@ def test_a_wrong_value_names_its_full_key_in_one_line(override, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.integration
 def test_a_sweep_checks_every_swept_value_before_any_job_runs(tmp_path):
     sweep = ["-m", "model.hidden_size=16,abc", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     with pytest.raises(ConfigError, match="model.hidden_size='abc' must be a whole number"):
@@ -59,6 +62,7 @@ def test_a_sweep_checks_every_swept_value_before_any_job_runs(tmp_path):
     ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("override", "closest"),
     [
@@ -76,6 +80,7 @@ def test_a_key_that_is_no_setting_is_refused_naming_the_closest(override, closes
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -88,6 +93,7 @@ def test_arguments_of_what_a_section_builds_are_settings(overrides):
     assert check_command_line([*overrides, "trainer=debug"]) == [*overrides, "trainer=debug"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args", [["--help"], ["--cfg", "job"], ["model=lstmm"], ["+modle=rnn"]])
 def test_help_and_refusals_come_before_torch_is_imported(args):
     code = (

@@ -27,8 +27,18 @@ from seqmodels.errors import ConfigError
 from seqmodels.search import override_value, search_space
 from seqmodels.summarize import SummaryCallback
 
-from .conftest import CONF, ROOT, run_train, write_parquet_dir
-from .test_sweeps import job_metrics, read_rows
+from .helpers import (
+    CONF,
+    ROOT,
+    assert_ok,
+    job_metrics,
+    jobs_failed_line,
+    last_line,
+    read_rows,
+    run_sweep,
+    run_train,
+    write_parquet_dir,
+)
 
 QUICK = ("threads=1", "trainer.enable_progress_bar=false")
 
@@ -44,17 +54,16 @@ def train_command(*overrides: str) -> list[str]:
 # --- Failed and pruned trials ---------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_failed_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):
-    sweep = tmp_path / "search"
-    result = run_train(
+    sweep, result = run_sweep(
         "hparams_search=lstm_sine",
         "hydra.sweeper.n_trials=4",
         "task.datamodule.n_points=choice(5,120)",  # 5 points can't hold a 10-step window
         "trainer.max_epochs=2",
         *QUICK,
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
+        status=1,
     )
     trials = load_study(sweep).trials
     assert len(trials) == 4  # every trial ran, after the failed ones too
@@ -63,10 +72,7 @@ def test_a_failed_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):
         states[t.params["task.datamodule.n_points"]].add(t.state)
     assert states == {5: {TrialState.FAIL}, 120: {TrialState.COMPLETE}}
     failed = sum(t.state == TrialState.FAIL for t in trials)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {failed} of 4 jobs failed; see {sweep / 'summary.md'}"
-    )
+    assert last_line(result) == jobs_failed_line(failed, 4, sweep)
     rows = read_rows(sweep / "summary.csv")  # one row per trial's values
     assert sorted((row["task.datamodule.n_points"], row["failed"]) for row in rows) == sorted(
         (str(t.params["task.datamodule.n_points"]), str(int(t.state == TrialState.FAIL)))
@@ -79,10 +85,9 @@ def test_a_failed_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):
     assert best["best_params"]["task.datamodule.n_points"] == 120
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_pruned_trials_stop_early_report_every_epoch_and_are_recorded_as_pruned(tmp_path):
-    sweep = tmp_path / "search"
-    result = run_train(
+    sweep, _ = run_sweep(  # pruned is not failed: exit status 0
         "hparams_search=lstm_sine",
         "hydra.sweeper.n_trials=2",
         # prunes every trial whose val/mse is above 0 once its warm-up epoch has passed
@@ -92,10 +97,8 @@ def test_pruned_trials_stop_early_report_every_epoch_and_are_recorded_as_pruned(
         "hydra.sweeper.pruner.n_warmup_steps=1",
         "trainer.max_epochs=4",
         *QUICK,
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]  # pruned is not failed
     trials = load_study(sweep).trials
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     for trial in trials:
@@ -118,7 +121,7 @@ def test_pruned_trials_stop_early_report_every_epoch_and_are_recorded_as_pruned(
 # --- A killed search, resumed ---------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_search_is_completed_by_resume_sweep_without_rerunning_finished_trials(
     tmp_path,
 ):
@@ -141,8 +144,7 @@ def test_a_killed_search_is_completed_by_resume_sweep_without_rerunning_finished
     killed = {t.number: t for t in load_study(sweep).trials}
     assert killed[1].state == TrialState.RUNNING
 
-    result = run_train("-m", f"resume_sweep={sweep}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_ok(run_train("-m", f"resume_sweep={sweep}", cwd=tmp_path))
     trials = load_study(sweep).trials
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(done) == 3 and trials[1].user_attrs["interrupted"]  # trial 1 was run again
@@ -210,7 +212,7 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_workers_on_one_postgresql_study_share_it_and_one_summary(tmp_path, postgres_url):
     sweep = tmp_path / "search"
     command = train_command(
@@ -245,14 +247,13 @@ def test_two_workers_on_one_postgresql_study_share_it_and_one_summary(tmp_path, 
     assert results["best_value"] == pytest.approx(min(t.value for t in trials))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_worker_started_later_joins_the_shared_sweep_folder_of_its_study(tmp_path):
     sweep, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
     worker = ("hparams_search=lstm_sine", "hydra.sweeper.n_trials=1", "trainer=debug", *QUICK)
     shared = (f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={sweep}")
     for _ in range(2):  # one worker, then another into the same folder and study
-        result = run_train(*worker, *shared, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
+        assert_ok(run_train(*worker, *shared, cwd=tmp_path))
     trials = optuna.load_study(study_name="lstm_sine", storage=storage).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert sorted(p.parent.name.split("_")[0] for p in sweep.glob("*/metrics.json")) == ["0", "1"]
@@ -265,11 +266,10 @@ def test_a_worker_started_later_joins_the_shared_sweep_folder_of_its_study(tmp_p
 # --- Odd swept values, failed jobs, and the summary ------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_swept_paths_give_one_level_job_folders_a_summary_and_exit_status_1(tmp_path):
     data = write_parquet_dir(tmp_path / "imdb", 100, 50)
-    sweep = tmp_path / "sweep"
-    result = run_train(
+    sweep, result = run_sweep(
         "-m",
         "task=imdb",
         "model=rnn",
@@ -277,13 +277,10 @@ def test_swept_paths_give_one_level_job_folders_a_summary_and_exit_status_1(tmp_
         "task.max_epochs=1",
         "task.datamodule.max_len=20",
         *QUICK,
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
+        status=1,
     )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: 1 of 2 jobs failed; see {sweep / 'summary.md'}"
-    )
+    assert last_line(result) == jobs_failed_line(1, 2, sweep)
     folders = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert len(folders) == 2 and all((sweep / f / "metrics.json").is_file() for f in folders)
     assert folders[1].startswith("1_model=rnn,task.datamodule.data_dir=nonexistent-")
@@ -292,6 +289,7 @@ def test_swept_paths_give_one_level_job_folders_a_summary_and_exit_status_1(tmp_
     assert sorted((row["runs"], row["failed"]) for row in rows) == [("0", "1"), ("1", "0")]
 
 
+@pytest.mark.unit
 def test_job_folder_names_are_one_level_safe_readable_and_distinct():
     assert sweeps.job_folder(3, "model=lstm,seed=1") == "3_model=lstm,seed=1"
     assert sweeps.job_folder(0, "") == "0_"
@@ -304,6 +302,7 @@ def test_job_folder_names_are_one_level_safe_readable_and_distinct():
     assert len(long) <= sweeps.MAX_NAME and long.startswith("12_key0=")
 
 
+@pytest.mark.unit
 def test_the_exit_status_says_jobs_failed_even_when_summarizing_fails(tmp_path):
     for num, status in ((0, "ok"), (1, "failed")):
         job = tmp_path / f"{num}_seed={num}"
@@ -323,6 +322,7 @@ def test_the_exit_status_says_jobs_failed_even_when_summarizing_fails(tmp_path):
 # --- What may start a multirun ---------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -340,6 +340,7 @@ def test_ddp_in_any_multirun_is_refused_with_one_line_before_anything_starts(tmp
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
 
 
+@pytest.mark.unit
 def test_slurm_launchers_may_run_ddp_jobs_and_single_ddp_runs_are_no_multirun():
     slurm = {"trainer": ["ddp"], "hydra/launcher": ["slurm"]}
     sweeps.check_multirun(slurm, ["-m"], CONF)  # SLURM starts each job's processes itself
@@ -353,6 +354,7 @@ def test_slurm_launchers_may_run_ddp_jobs_and_single_ddp_runs_are_no_multirun():
 # --- The search space --------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_search_space_reads_hydra_sweep_syntax_as_optuna_distributions():
     params = yaml.safe_load((CONF / "hparams_search" / "lstm_sine.yaml").read_text())
     params = params["hydra"]["sweeper"]["params"]

@@ -5,6 +5,8 @@ import torch
 from seqmodels.data import SineDataModule, sine_series
 from seqmodels.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 
 def test_series_is_the_tutorials_formula_with_seeded_noise():
     noisy, clean = sine_series(100, noise=1.0, seed=7)

@@ -13,6 +13,8 @@ import yaml
 from seqmodels import plots
 from seqmodels.summarize import group_jobs, load_jobs, numeric_key, summarize
 
+from .helpers import quiet_trainer
+
 MEMORY = {"name": "memory", "monitor": "val/acc", "mode": "max", "test_metric": "test/acc"}
 SINE = {
     "name": "sine",
@@ -55,6 +57,7 @@ def lag_sweep(tmp_path: Path, failed: tuple[tuple[str, int], ...] = ()) -> Path:
     return sweep
 
 
+@pytest.mark.unit
 def test_one_std_definition_the_sample_std_in_table_and_plot(tmp_path):
     sweep = tmp_path / "sine"
     values = {0: 1.2, 1: 1.5, 2: 1.1}
@@ -70,6 +73,7 @@ def test_one_std_definition_the_sample_std_in_table_and_plot(tmp_path):
     assert "sample standard deviation (n − 1)" in (sweep / "summary.md").read_text()
 
 
+@pytest.mark.unit
 def test_a_lag_sweep_gets_the_metric_against_lag_and_no_empty_or_crowded_panel(tmp_path):
     sweep = lag_sweep(tmp_path)
     groups = group_jobs(load_jobs(sweep))
@@ -79,6 +83,7 @@ def test_a_lag_sweep_gets_the_metric_against_lag_and_no_empty_or_crowded_panel(t
     assert (tmp_path / "s.png").stat().st_size > 10_000
 
 
+@pytest.mark.unit
 def test_a_model_comparison_gets_per_group_points_and_the_validation_curves(tmp_path):
     sweep = tmp_path / "sine"
     for num, (cell, seed) in enumerate((c, s) for c in ("rnn", "lstm") for s in (0, 1)):
@@ -91,6 +96,7 @@ def test_a_model_comparison_gets_per_group_points_and_the_validation_curves(tmp_
 IMDB = {"name": "imdb", "monitor": "val/acc", "mode": "max", "test_metric": "test/acc"}
 
 
+@pytest.mark.unit
 def test_an_imdb_comparison_adds_accuracy_by_review_length_buckets_in_length_order(tmp_path):
     sweep, buckets = tmp_path / "imdb", ["0_100", "100_200", "200_300", "300_400", "400_max"]
     for num, (cell, seed) in enumerate((c, s) for c in ("rnn", "lstm") for s in (0, 1)):
@@ -108,6 +114,7 @@ def test_an_imdb_comparison_adds_accuracy_by_review_length_buckets_in_length_ord
     assert rnn["test/acc_len_400_max_mean"] == pytest.approx(0.82)
 
 
+@pytest.mark.unit
 def test_a_models_colour_does_not_shift_when_its_neighbours_jobs_failed(tmp_path):
     fine = group_jobs(load_jobs(lag_sweep(tmp_path / "a")))
     # every rnn job of lag 5 failed, and one lstm job at lag 10
@@ -119,6 +126,7 @@ def test_a_models_colour_does_not_shift_when_its_neighbours_jobs_failed(tmp_path
     plots.plot_summary(broken, "task.datamodule.lag", tmp_path / "s.png")  # draws failures
 
 
+@pytest.mark.unit
 def test_a_short_runs_summary_names_the_settings_that_differ_from_the_task(tmp_path):
     sweep = lag_sweep(tmp_path)
     summarize(sweep)
@@ -126,8 +134,8 @@ def test_a_short_runs_summary_names_the_settings_that_differ_from_the_task(tmp_p
     assert "Every job ran with task.max_epochs=2 (default 8)." in text
 
 
+@pytest.mark.integration
 def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
-    import lightning as L
     import torch
 
     from seqmodels.data import SineDataModule
@@ -139,15 +147,8 @@ def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
     data = SineDataModule(seed=3)
     torch.manual_seed(0)
     model = Forecaster({"cell": "gru", "hidden_size": 4}, {"name": "Adam"}, **data.model_kwargs)
-    trainer = L.Trainer(
-        max_epochs=3,  # a 3-epoch smoke run says so
-        callbacks=[OracleForecast()],
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    # a 3-epoch smoke run says so
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[OracleForecast()])
     trainer.fit(model, datamodule=data)
     (metrics,) = trainer.test(model, datamodule=data, verbose=False)
     mse = metrics["test/mse_over_oracle"] * metrics["test/oracle_mse"]
@@ -155,6 +156,7 @@ def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
     assert (tmp_path / "predictions.png").stat().st_size > 10_000
 
 
+@pytest.mark.unit
 def test_the_oracle_ratio_has_a_reference_line_at_1_and_failed_groups_are_marked(
     tmp_path, monkeypatch
 ):

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 import statistics
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -19,35 +15,17 @@ from omegaconf import OmegaConf
 from seqmodels import jobs
 from seqmodels.summarize import main as summarize_main
 
-from .conftest import run_train
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
-def job_metrics(sweep: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
+from .helpers import job_metrics, jobs_failed_line, last_line, read_rows, run_sweep
 
 
 @pytest.fixture(scope="module")
 def sine_sweep(tmp_path_factory) -> Path:
     """A real 2-cell x 2-seed sine multirun of a few epochs."""
-    sweep = tmp_path_factory.mktemp("sweep") / "sine"
-    result = run_train(
-        "-m",
-        "model=rnn,lstm",
-        "seed=0,1",
-        "trainer.max_epochs=4",
-        f"hydra.sweep.dir={sweep}",
-        cwd=sweep.parent,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return sweep
+    cwd = tmp_path_factory.mktemp("sweep")
+    return run_sweep("-m", "model=rnn,lstm", "seed=0,1", "trainer.max_epochs=4", cwd=cwd)[0]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_multirun_end_writes_a_summary_whose_rows_match_the_jobs(sine_sweep):
     rows = {row["model"]: row for row in read_rows(sine_sweep / "summary.csv")}
     assert list(rows) == ["rnn", "lstm"]
@@ -66,7 +44,7 @@ def test_multirun_end_writes_a_summary_whose_rows_match_the_jobs(sine_sweep):
     assert (sine_sweep / "summary.png").stat().st_size > 20_000
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_summarize_by_hand_counts_the_unfinished_jobs_of_a_partial_sweep(
     sine_sweep, tmp_path, capsys
 ):
@@ -86,6 +64,7 @@ def test_summarize_by_hand_counts_the_unfinished_jobs_of_a_partial_sweep(
     assert (partial / "summary.png").is_file()
 
 
+@pytest.mark.unit
 def test_summarize_names_a_folder_that_holds_no_sweep(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         summarize_main([str(tmp_path)])
@@ -93,20 +72,16 @@ def test_summarize_names_a_folder_that_holds_no_sweep(tmp_path, capsys):
     assert "no job folders" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run_train(
+    sweep, result = run_sweep(
         "-m",
         "task.datamodule.n_points=100,5,80",  # 5 points can't hold a 10-step window: job 1 fails
         "trainer.max_epochs=2",
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
+        status=1,
     )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"error: 1 of 3 jobs failed; see {sweep / 'summary.md'}"
-    )
+    assert last_line(result) == jobs_failed_line(1, 3, sweep)
     metrics = job_metrics(sweep)
     failed = metrics["1_task.datamodule.n_points=5,trainer.max_epochs=2"]
     assert failed["status"] == "failed" and "window=10 must be < n_points=5" in failed["error"]
@@ -117,10 +92,9 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert "window=10 must be < n_points=5" in (sweep / "summary.md").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run_train(
+    sweep, _ = run_sweep(
         "-m",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
@@ -129,10 +103,8 @@ def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
         "task.datamodule.n_points=6000",  # seconds of training each: the workers' starts differ
         "trainer.max_epochs=3",
         "trainer.enable_progress_bar=false",
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     first, second = job_metrics(sweep).values()
     assert first["status"] == second["status"] == "ok"
     assert first["threads"] == second["threads"] == max(1, jobs.cores() // 2)
@@ -142,35 +114,26 @@ def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
     assert (sweep / "summary.csv").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run_train(
+    sweep, _ = run_sweep(
         "-m",
         "hydra/launcher=submitit_local",
         "hydra.launcher.timeout_min=5",
         "model=rnn,gru",
         "trainer=debug",
-        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(m["model"] for m in job_metrics(sweep).values()) == ["gru", "rnn"]
     assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2
     assert [row["model"] for row in read_rows(sweep / "summary.csv")] == ["rnn", "gru"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_optuna_search_minimizes_the_validation_metric_train_py_returns(tmp_path):
-    sweep = tmp_path / "search"
-    result = run_train(
-        "hparams_search=lstm_sine",
-        "hydra.sweeper.n_trials=3",
-        "trainer=debug",
-        f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
+    sweep, _ = run_sweep(
+        "hparams_search=lstm_sine", "hydra.sweeper.n_trials=3", "trainer=debug", cwd=tmp_path
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     trials = job_metrics(sweep)
     assert len(trials) == 3 and all(m["status"] == "ok" for m in trials.values())
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
@@ -178,6 +141,7 @@ def test_optuna_search_minimizes_the_validation_metric_train_py_returns(tmp_path
     assert len(read_rows(sweep / "summary.csv")) == 3  # one row per trial's settings
 
 
+@pytest.mark.unit
 def test_parallel_jobs_reads_n_jobs_as_joblib_does():
     assert jobs.parallel_jobs(3, available=8) == 3
     assert jobs.parallel_jobs(-1, available=8) == 8
@@ -185,24 +149,30 @@ def test_parallel_jobs_reads_n_jobs_as_joblib_does():
     assert jobs.parallel_jobs(-20, available=8) == 1
 
 
+@pytest.mark.unit
 def test_each_worker_process_claims_a_gpu_of_its_own(tmp_path, monkeypatch):
-    monkeypatch.setattr(jobs, "_claimed_gpu", {})
-    assert jobs.claim_gpu(tmp_path, 2) == 0
-    assert jobs.claim_gpu(tmp_path, 2) == 0  # the same worker keeps its GPU for later jobs
-    other_worker = (
-        "import sys; from pathlib import Path; from seqmodels.jobs import claim_gpu; "
-        "print(claim_gpu(Path(sys.argv[1]), int(sys.argv[2])))"
-    )
-    run = [sys.executable, "-c", other_worker, str(tmp_path)]
-    second = subprocess.run([*run, "2"], capture_output=True, text=True)
-    assert second.stdout.strip() == "1"
-    none_left = subprocess.run([*run, "1"], capture_output=True, text=True)
-    assert none_left.returncode != 0 and "all 1 GPUs are held" in none_left.stderr
-    jobs._claimed_gpu["handle"].close()  # this worker ends: its GPU is free again
-    third = subprocess.run([*run, "2"], capture_output=True, text=True)
-    assert third.stdout.strip() == "0"
+    """Each worker is a process with a claim of its own: a fresh `_claimed_gpu` here, and a lock
+    file opened anew, which flock holds apart just as it holds two processes apart."""
+    workers: list[dict] = [{}, {}, {}, {}]
+    try:
+        monkeypatch.setattr(jobs, "_claimed_gpu", workers[0])
+        assert jobs.claim_gpu(tmp_path, 2) == 0
+        assert jobs.claim_gpu(tmp_path, 2) == 0  # the same worker keeps its GPU for later jobs
+        monkeypatch.setattr(jobs, "_claimed_gpu", workers[1])
+        assert jobs.claim_gpu(tmp_path, 2) == 1
+        monkeypatch.setattr(jobs, "_claimed_gpu", workers[2])
+        with pytest.raises(RuntimeError, match="all 1 GPUs are held"):
+            jobs.claim_gpu(tmp_path, 1)
+        workers[0]["handle"].close()  # the first worker ends: its GPU is free again
+        monkeypatch.setattr(jobs, "_claimed_gpu", workers[3])
+        assert jobs.claim_gpu(tmp_path, 2) == 0
+    finally:
+        for worker in workers:
+            if "handle" in worker:
+                worker["handle"].close()
 
 
+@pytest.mark.integration
 def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
     compose_cfg, tmp_path, monkeypatch
 ):
@@ -225,6 +195,7 @@ def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
     assert cfg.trainer.accelerator == "gpu" and list(cfg.trainer.devices) == [0]
 
 
+@pytest.mark.unit
 def test_a_stopped_sweep_job_says_to_complete_the_sweep(monkeypatch):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

@@ -22,7 +22,7 @@ from seqmodels.checkpoints import read_checkpoint
 from seqmodels.models.base import SeqModule
 from seqmodels.pipeline import build_run, train
 
-from .conftest import CONF
+from .helpers import CONF
 
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -42,10 +42,12 @@ def epoch_indices(loader: DataLoader, epoch: int) -> list[int]:
     return [int(i) for batch in batches for i in batch]
 
 
+@pytest.mark.unit
 def test_the_four_tasks_are_there():
     assert {"sine", "imdb", "memory", "series"} <= set(TASKS)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", TASKS)
 def test_the_config_says_what_the_pipeline_and_summaries_read(compose_cfg, task, tiny_imdb):
     cfg = task_cfg(compose_cfg, task, tiny_imdb).task
@@ -57,6 +59,7 @@ def test_the_config_says_what_the_pipeline_and_summaries_read(compose_cfg, task,
         assert isinstance(instantiate(callback), L.Callback)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", TASKS)
 def test_the_datamodule_model_kwargs_build_the_module_for_every_model(compose_cfg, task, tiny_imdb):
     for model in MODELS:
@@ -73,6 +76,7 @@ def test_the_datamodule_model_kwargs_build_the_module_for_every_model(compose_cf
         assert cfg.task.monitor in logged, f"the module logs {sorted(logged)}"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", TASKS)
 def test_training_batches_are_this_ranks_share_new_every_epoch(compose_cfg, task, tiny_imdb):
     cfg = task_cfg(compose_cfg, task, tiny_imdb)
@@ -109,12 +113,14 @@ def check_rank_shares(loaders: list[DataLoader]) -> None:
     assert epoch_indices(loaders[0], 1) == shares[1]  # the same for the same seed and epoch
 
 
+@pytest.mark.unit
 def test_the_share_check_catches_a_loader_that_gives_every_rank_the_whole_set():
     dataset = TensorDataset(torch.arange(10.0), torch.arange(10.0))
     with pytest.raises(AssertionError):
         check_rank_shares([DataLoader(dataset, batch_size=4, shuffle=True) for _ in range(2)])
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task", TASKS)
 def test_a_run_records_the_monitor_and_the_test_metric_and_reloads(
     compose_cfg, task, tiny_imdb, tmp_path

@@ -10,6 +10,8 @@ from seqmodels.errors import ConfigError
 from seqmodels.models import Forecaster
 from seqmodels.tasks import module_class, record
 
+pytestmark = pytest.mark.unit
+
 
 def saved(tmp_path, **checkpoint) -> str:
     path = tmp_path / "x.ckpt"

@@ -7,6 +7,8 @@ import torch
 
 from seqmodels.pipeline import build_run
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("task", ["sine", "memory", "imdb"])
 def test_every_task_runs_on_one_thread_by_default(compose_cfg, task):
