@@ -34,8 +34,8 @@ SLURM = (
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=1",
 )
-# A deterministic sine job that trains ~1 min on one idle core (2 s per epoch): longer than the
-# 1-minute limit's first signal, which SLURM sends 29-59 s after the start.
+# A deterministic sine job that trains ~45 s on one idle core (under 2 s per epoch): longer than
+# the time before a 1-minute limit's signal (15-45 s with signal_delay_s=15).
 LONG = (
     "threads=1",
     "trainer.deterministic=true",
@@ -44,7 +44,7 @@ LONG = (
     "model.hidden_size=8",
     "model.num_layers=2",
     "model.dropout=0.2",  # dropout draws random numbers: the restarted job must draw the same
-    "task.max_epochs=33",
+    "task.max_epochs=24",
     "task.early_stopping_patience=1000",
 )
 SHORT = (
@@ -165,8 +165,9 @@ def long_sweeps(cluster, tmp_path_factory) -> Iterator[dict[str, tuple[Path, Sta
             *SLURM,
             *LONG,
             "hydra.launcher.timeout_min=1",
-            "hydra.launcher.signal_delay_s=1",  # SIGUSR2 29-59 s in: each try trains ~20 s
-            "hydra.launcher.max_num_timeout=5",
+            # SLURM checks limits every 30 s: SIGUSR2 comes when 15 + 30 s or less are left
+            "hydra.launcher.signal_delay_s=15",
+            "hydra.launcher.max_num_timeout=3",
         ),
     }
     started = {
@@ -188,12 +189,14 @@ def long_sweeps(cluster, tmp_path_factory) -> Iterator[dict[str, tuple[Path, Sta
 def lift_limit_once_requeued(sweep: Path, timeout: float = 600) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        folder = job_folder(sweep, 0)
-        log = folder / "train.log" if folder else None
-        if log and log.is_file() and "SLURM restarted this job" in log.read_text():
-            subprocess.run(["scontrol", "update", f"JobId={slurm_id(folder)}", "TimeLimit=10"])
-            return
-        time.sleep(0.5)
+        submitted = next((sweep / ".submitit").glob("*/*_submission.sh"), None)
+        if submitted:
+            job = submitted.parent.name
+            show = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
+            if "Restarts=0" not in show.stdout and "Restarts=" in show.stdout:
+                subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"])
+                return
+        time.sleep(1)
 
 
 # --- 2. Preemption: requeued mid-training ---------------------------------------------------
@@ -259,15 +262,15 @@ def test_a_job_past_its_time_limit_is_requeued_and_ends_as_an_unlimited_one(long
 def test_resume_sweep_on_slurm_skips_finished_jobs_and_continues_the_rest(cluster, tmp_path):
     sweep = tmp_path / "sweep"
     sweep_run = Started(
-        "-m", *SLURM, *SHORT, "task.max_epochs=3,60", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+        "-m", *SLURM, *SHORT, "task.max_epochs=3,20", f"hydra.sweep.dir={sweep}", cwd=tmp_path
     )
     try:
-        done = wait_for(lambda: job_folder(sweep, 0), "job 0's folder", 120) / "metrics.json"
-        wait_for(done.is_file, "job 0 to finish", 200)
-        unfinished = job_folder(sweep, 1)
+        unfinished = wait_for(lambda: job_folder(sweep, 1), "job 1's folder", 120)
         wait_for(lambda: has_epochs(unfinished, 3), "three epochs of job 1", 200)
         subprocess.run(["scancel", slurm_id(unfinished)], check=True, timeout=60)
         wait_for(lambda: (unfinished / "checkpoints" / "interrupted.ckpt").is_file(), "SIGTERM")
+        done = wait_for(lambda: job_folder(sweep, 0), "job 0's folder", 120) / "metrics.json"
+        wait_for(done.is_file, "job 0 to finish", 200)
     finally:
         sweep_run.process.send_signal(signal.SIGINT)  # the sweep's own process stops (Ctrl-C)
         sweep_run.result(timeout=60)
@@ -280,14 +283,14 @@ def test_resume_sweep_on_slurm_skips_finished_jobs_and_continues_the_rest(cluste
     assert done.read_bytes() == finished  # not run again
     assert "finished already (metrics.json says ok)" in slurm_logs(sweep)
     metrics = json.loads((unfinished / "metrics.json").read_text())
-    assert metrics["status"] == "ok" and metrics["epochs"] == 60
+    assert metrics["status"] == "ok" and metrics["epochs"] == 20
     assert "Restored all states from the checkpoint at " in (unfinished / "train.log").read_text()
     epochs = [int(row["epoch"]) for row in logged_rows(unfinished) if "train/loss" in row]
-    assert epochs == list(range(60))  # each epoch once: it went on from epoch stopped_at + 1
-    assert 3 <= stopped_at + 1 < 60
+    assert epochs == list(range(20))  # each epoch once: it went on from epoch stopped_at + 1
+    assert 3 <= stopped_at + 1 < 20
     summary = (sweep / "summary.md").read_text()
     assert "| sine | lstm | 3 | 1 | 0 | 0 |" in summary  # max_epochs, runs, failed, unfinished
-    assert "| sine | lstm | 60 | 1 | 0 | 0 |" in summary
+    assert "| sine | lstm | 20 | 1 | 0 | 0 |" in summary
 
 
 # --- 5. DDP across the tasks of one SLURM job -----------------------------------------------
