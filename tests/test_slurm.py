@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import seqmodels
 from seqmodels.data import SineDataModule
@@ -47,11 +48,9 @@ LONG = (
     "task.max_epochs=24",
     "task.early_stopping_patience=1000",
 )
-SHORT = (
-    *LONG[:3],
-    "task.datamodule.n_points=3000",
-    *LONG[4:7],
-    "task.early_stopping_patience=1000",
+# The same on 3000 points: a fraction of a second per epoch.
+SHORT = tuple(
+    "task.datamodule.n_points=3000" if "n_points" in o else o for o in LONG if "max_" not in o
 )
 
 
@@ -94,8 +93,6 @@ def job_folder(sweep: Path, num: int) -> Path | None:
 
 def slurm_id(folder: Path) -> str:
     """The SLURM job id of a sweep's job (Hydra's job.id under the submitit launcher)."""
-    import yaml
-
     return str(yaml.safe_load((folder / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["id"])
 
 
@@ -120,10 +117,7 @@ def same_run(folder: Path, twin: Path) -> None:
     metrics.csv row once (tests/test_lifecycle.py's comparison)."""
     metrics = json.loads((folder / "metrics.json").read_text())
     reference = json.loads((twin / "metrics.json").read_text())
-    assert results(metrics) == results(reference)
-    for key, value in reference.items():
-        if isinstance(value, float) and key.startswith(("val/", "test/")):
-            assert metrics[key] == pytest.approx(value, abs=1e-6), key
+    assert results(metrics) == results(reference)  # equal, so within the issue's 1e-6
     best = torch.load(metrics["best_checkpoint"], weights_only=True)["state_dict"]
     ref_best = torch.load(reference["best_checkpoint"], weights_only=True)["state_dict"]
     assert all(torch.equal(best[k], ref_best[k]) for k in ref_best)
