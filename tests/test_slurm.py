@@ -35,8 +35,8 @@ SLURM = (
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=1",
 )
-# A deterministic sine job that trains ~45 s on one idle core (under 2 s per epoch): longer than
-# the time before a 1-minute limit's signal (15-45 s with signal_delay_s=15).
+# A deterministic sine job that trains ~55 s on one idle core (under 2 s per epoch): longer than
+# the time before a 1-minute limit's signal (29-59 s with signal_delay_s=1).
 LONG = (
     "threads=1",
     "trainer.deterministic=true",
@@ -45,7 +45,7 @@ LONG = (
     "model.hidden_size=8",
     "model.num_layers=2",
     "model.dropout=0.2",  # dropout draws random numbers: the restarted job must draw the same
-    "task.max_epochs=24",
+    "task.max_epochs=33",
     "task.early_stopping_patience=1000",
 )
 # The same on 3000 points: a fraction of a second per epoch.
@@ -159,8 +159,9 @@ def long_sweeps(cluster, tmp_path_factory) -> Iterator[dict[str, tuple[Path, Sta
             *SLURM,
             *LONG,
             "hydra.launcher.timeout_min=1",
-            # SLURM checks limits every 30 s: SIGUSR2 comes when 15 + 30 s or less are left
-            "hydra.launcher.signal_delay_s=15",
+            # SLURM checks limits every 30 s: SIGUSR2 comes when 1 + 30 s or less are left, after
+            # the job's start-up (a signal before submitit's handler is set would kill the job)
+            "hydra.launcher.signal_delay_s=1",
             "hydra.launcher.max_num_timeout=3",
         ),
     }
