@@ -28,6 +28,7 @@ from seqmodels.runs import (
     is_main_process,
     resumed_config,
     run_folder_of,
+    scheduler_restarts,
 )
 
 log = logging.getLogger(__name__)
@@ -129,14 +130,28 @@ def run_job(cfg: DictConfig) -> float:
 
 
 def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig:
-    """The config the job runs with: for a run that continues, its folder's own."""
+    """The config the job runs with: for a run that continues, its folder's own.
+
+    A job the cluster's scheduler restarted (SLURM requeue, preemption, a time limit) runs the
+    same command into the same folder: when its first start saved the config there, it
+    continues as `resume=<its folder>` would, from its last.ckpt.
+    """
     field = next((key for key in RUN_KEYS if cfg.get(key)), None)
     continuing = (
         field in ("resume", "ckpt_path") and run_folder_of(cfg.resume, cfg.ckpt_path) is not None
     ) or (field == "resume_sweep" and not config_saved_now(folder.path))
     if not is_main_process() and folder.is_run():  # DDP: the config rank 0 saved
         continuing = True
-    if not continuing:
+    restarted = scheduler_restarts() > 0 and folder.is_run() and not config_saved_now(folder.path)
+    if not (continuing or restarted):
         return cfg
     typed = list(hydra_cfg.overrides.task)
-    return resumed_config(cfg, typed, dict(hydra_cfg.runtime.choices), folder, field or "resume")
+    choices = dict(hydra_cfg.runtime.choices)
+    cfg = resumed_config(cfg, typed, choices, folder, field or "resume")
+    if restarted:
+        restarts = scheduler_restarts()
+        log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
+        cfg.resume = str(folder.path)
+        if folder.last_checkpoint.is_file():  # its own latest state, not where it started from
+            cfg.ckpt_path = None
+    return cfg

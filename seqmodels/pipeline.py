@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
@@ -204,12 +205,13 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
     callbacks.append(StopDecision())  # after every callback that may decide to stop
     loggers = [instantiate(logger, save_dir=str(run_dir)) for logger in (cfg.logger or {}).values()]
+    plugins: list[Any] = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        # submitit (hydra/launcher=slurm) owns requeueing. Lightning's own auto-requeue would
+        # save a mid-epoch hpc_ckpt on SIGUSR1 and resume from it in preference to last.ckpt.
+        plugins.append(SLURMEnvironment(auto_requeue=False))
     trainer = make_trainer(
-        cfg,
-        callbacks,
-        logger=loggers or False,
-        default_root_dir=run_dir,
-        plugins=[AtomicCheckpointIO()],
+        cfg, callbacks, logger=loggers or False, default_root_dir=run_dir, plugins=plugins
     )
     start = time.perf_counter()
     try:

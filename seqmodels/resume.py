@@ -5,6 +5,7 @@ saves."""
 from __future__ import annotations
 
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any, cast
@@ -14,7 +15,6 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqmodels.files import atomic_path
 
@@ -156,8 +156,9 @@ class StopOnDivergence(Callback):
 
 
 class Interrupted(Callback):
-    """On SIGTERM or Ctrl-C: saves the state in hand as checkpoints/interrupted.ckpt and says
-    how to resume (last.ckpt already holds the last finished epoch)."""
+    """On SIGTERM, Ctrl-C, or submitit's exit after requeueing a SLURM job (a SystemExit from
+    its signal handler): saves the state in hand as checkpoints/interrupted.ckpt and says how to
+    resume (last.ckpt already holds the last finished epoch)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -165,18 +166,17 @@ class Interrupted(Callback):
     def on_exception(
         self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException
     ) -> None:
-        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+        if not isinstance(exception, KeyboardInterrupt | SystemExit):  # SIGTERMException too
             return
         if trainer.world_size == 1:  # under DDP the other ranks may be gone: no collective save
             trainer.save_checkpoint(
                 self.run_dir / "checkpoints" / "interrupted.ckpt", weights_only=False
             )
         if trainer.is_global_zero:
-            command = resume_command(self.run_dir)
-            print(
-                f"Interrupted in epoch {trainer.current_epoch}; continue with: {command}",
-                flush=True,
-            )
+            line = f"Interrupted in epoch {trainer.current_epoch}; "
+            if os.environ.get("SLURM_JOB_ID"):
+                line += "a requeued SLURM job continues from last.ckpt when it restarts; else "
+            print(f"{line}continue with: {resume_command(self.run_dir)}", flush=True)
 
 
 def resume_command(run_dir: Path) -> str:

@@ -61,6 +61,13 @@ def is_main_process() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0  # set by Lightning per process
 
 
+def scheduler_restarts() -> int:
+    """How many times the cluster's scheduler restarted this job: SLURM's `SLURM_RESTART_COUNT`
+    after a requeue (`scontrol requeue`, a preemption, a time limit that submitit requeues).
+    A restarted job runs the same command in the same folder; it continues its run there."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+
+
 def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
@@ -398,4 +405,11 @@ OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
 OmegaConf.register_new_resolver("seqmodels.run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("seqmodels.config_subdir", _config_subdir, replace=True)
 
-__all__ = ["RunFolder", "SweepFolder", "resumed_config", "is_main_process", "FolderInUse"]
+__all__ = [
+    "RunFolder",
+    "SweepFolder",
+    "resumed_config",
+    "is_main_process",
+    "scheduler_restarts",
+    "FolderInUse",
+]

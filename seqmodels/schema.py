@@ -239,10 +239,12 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     if not (_first(values, "resume") or _first(values, "resume_sweep")):
         check_keys(list(overrides.values()), values, conf)
     # The cheap checks above need no torch; what follows reads run folders (and Lightning's rank).
-    from seqmodels.runs import RunFolder, SweepFolder, is_main_process
+    from seqmodels.runs import RunFolder, SweepFolder, is_main_process, scheduler_restarts
 
     if not is_main_process():  # a DDP process that Lightning started: rank 0 checked the rest
         return args
+    # SLURM runs a requeued job's command again: its folders hold the run(s) it continues
+    restarted = scheduler_restarts() > 0
     if sweep := _first(values, "resume_sweep"):
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
@@ -256,7 +258,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
             )
         sweep_dir = _first(values, "hydra.sweep.dir")
         shared_study = bool(_first(values, "hydra.sweeper.storage"))  # workers of one search
-        if sweep_dir and not shared_study and SweepFolder(sweep_dir).holds_jobs():
+        if sweep_dir and not (shared_study or restarted) and SweepFolder(sweep_dir).holds_jobs():
             raise ConfigError(
                 f"hydra.sweep.dir={sweep_dir} already holds finished or started jobs; complete "
                 f"that sweep with resume_sweep={sweep_dir}, or choose another folder"
@@ -271,7 +273,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     elif not multirun and (run_dir := _first(values, "hydra.run.dir")) and not resume:
         folder = RunFolder(run_dir)
         folder.check_free()
-        if folder.holds_results() or folder.is_run():
+        if not restarted and (folder.holds_results() or folder.is_run()):
             raise ConfigError(
                 f"hydra.run.dir={run_dir} already holds a run (its config, metrics.json or "
                 f"checkpoints); continue it with resume={run_dir}, or choose another folder"

@@ -138,6 +138,12 @@ def without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if k not in TIMINGS}
 
 
+def results(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run's metrics.json without timings, with its best checkpoint's file name: what two
+    runs that should end alike must share."""
+    return without_timings(metrics) | {"best": Path(metrics["best_checkpoint"]).name}
+
+
 def quiet_trainer(root: Path, **kwargs: Any):
     """A Lightning Trainer that writes nothing but what a test asks for."""
     import lightning as L

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,9 +29,9 @@ from .helpers import (
     assert_refused,
     last_line,
     logged_rows,
+    results,
     run_sweep,
     run_train,
-    without_timings,
 )
 
 # A tiny deterministic sine run that stops early (patience 2) after a dozen epochs or so.
@@ -62,10 +64,6 @@ class KillAt(Callback):
                 raise Killed(hook)
 
         setattr(self, hook, hook_fn)
-
-
-def results(metrics: dict) -> dict:
-    return without_timings(metrics) | {"best": Path(metrics["best_checkpoint"]).name}
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +327,43 @@ def test_a_sweep_counts_diverged_jobs_as_failed_and_exits_1(tmp_path):
     statuses = sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/metrics.json"))
     assert statuses == ["diverged", "ok"]
     assert "(diverged)" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.e2e
+def test_a_run_that_slurm_restarts_continues_in_its_folder(tmp_path, monkeypatch):
+    """SLURM runs a requeued job's command again (SLURM_RESTART_COUNT=1): into a folder that
+    holds the run's config and last.ckpt, it continues there instead of refusing the folder.
+    (tests/test_slurm.py does this on a real cluster.)"""
+    run_dir = tmp_path / "run"
+    longer = {"task.datamodule.n_points": 3000, "task.max_epochs": 20}  # a few seconds
+    longer["task.early_stopping_patience"] = 1000
+    command = [o for o in TINY if o.split("=")[0] not in longer]
+    command += [f"{key}={value}" for key, value in longer.items()] + [f"hydra.run.dir={run_dir}"]
+    first = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *command],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    for _ in range(1200):
+        if last.is_file() or first.poll() is not None:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)  # what SLURM sends a job it requeues
+    assert first.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not (run_dir / "metrics.json").exists()
+
+    refused = run_train(*command, cwd=tmp_path)  # by hand, the folder is refused
+    assert refused.returncode == 1 and "already holds a run" in refused.stderr
+
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    restarted = run_train(*command, cwd=tmp_path)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    log = (run_dir / "train.log").read_text()
+    assert "SLURM restarted this job (restart 1): it continues in its folder" in log
+    assert f"Restored all states from the checkpoint at {last}" in log
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs"] == 20
+    epochs = [int(row["epoch"]) for row in logged_rows(run_dir) if "train/loss" in row]
+    assert epochs == list(range(20))  # each epoch once
