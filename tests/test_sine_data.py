@@ -1,9 +1,12 @@
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from lightning.fabric.utilities.data import _set_sampler_epoch
 
 from seqmodels.data import SineDataModule, sine_series
 from seqmodels.errors import ConfigError
+from seqmodels.models import Forecaster
 
 
 def test_series_is_the_tutorials_formula_with_seeded_noise():
@@ -79,3 +82,56 @@ def test_bad_settings_name_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=field) as err:
         SineDataModule(**kwargs)
     assert "\n" not in str(err.value)
+
+
+def _epoch_windows(loader, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All training windows and targets a loader gives in `epoch`, ordered by window index."""
+    _set_sampler_epoch(loader, epoch)  # what Lightning does when an epoch starts
+    order = torch.tensor([i for batch in loader.sampler for i in batch])
+    windows, targets = (torch.cat(parts) for parts in zip(*loader, strict=True))
+    return windows[order.argsort()], targets[order.argsort()]
+
+
+def test_fresh_noise_redraws_training_windows_each_epoch_and_keeps_val_and_test():
+    fixed = SineDataModule(n_points=300, val_size=30, test_size=40, seed=5)
+    dm = SineDataModule(n_points=300, val_size=30, test_size=40, seed=5, fresh_noise=True)
+    loader = dm.train_dataloader()
+    first, first_targets = _epoch_windows(loader, 0)
+    second, _ = _epoch_windows(loader, 1)
+    again, again_targets = _epoch_windows(loader, 0)
+    assert first.shape == fixed.split("train").tensors[0].shape == (220, 10)
+    assert not torch.allclose(first, second)  # a new draw each epoch ...
+    assert torch.equal(first, again) and torch.equal(first_targets, again_targets)  # ... seeded
+    assert not torch.allclose(first, fixed.split("train").tensors[0])  # not the series' own draw
+    # each window is the clean signal at its steps plus U[0, 1) noise; its target comes next
+    _, clean = dm.series
+    steps = np.arange(220)[:, None] + np.arange(11)
+    values = torch.cat([first, first_targets[:, None]], dim=1).numpy()
+    noise = values - clean[steps]
+    assert noise.min() >= -1e-6 and noise.max() < 1 + 1e-6 and abs(noise.mean() - 0.5) < 0.05
+    np.testing.assert_array_equal(values[1:, :-1], values[:-1, 1:])  # one draw per epoch
+    for split in ("val", "test"):  # validation and test stay the fixed series' windows
+        for a, b in zip(dm.split(split).tensors, fixed.split(split).tensors, strict=True):
+            assert torch.equal(a, b)
+    assert dm.model_kwargs == fixed.model_kwargs  # the scale from the fixed training stretch
+
+
+def test_fresh_noise_reaches_training_through_lightning(tmp_path):
+    dm = SineDataModule(n_points=120, val_size=10, test_size=10, batch_size=100, fresh_noise=True)
+    model = Forecaster(net={"cell": "rnn", "hidden_size": 2}, optimizer={"name": "SGD", "lr": 0})
+
+    class Seen(L.Callback):
+        def __init__(self) -> None:
+            self.batches: list[torch.Tensor] = []
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.batches.append(batch[0].sum())
+
+    seen = Seen()
+    trainer = L.Trainer(
+        max_epochs=3, callbacks=[seen], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    sums = seen.batches  # one batch of all 90 windows per epoch: their sums differ by epoch
+    assert len(sums) == 3 and len({round(float(s), 4) for s in sums}) == 3
