@@ -116,6 +116,23 @@ def test_fresh_noise_redraws_training_windows_each_epoch_and_keeps_val_and_test(
     assert dm.model_kwargs == fixed.model_kwargs  # the scale from the fixed training stretch
 
 
+def test_clean_targets_are_the_clean_next_value_plus_the_noise_mean():
+    dm = SineDataModule(
+        n_points=300, val_size=30, test_size=40, noise=0.6, fresh_noise=True, clean_targets=True
+    )
+    loader = dm.train_dataloader()
+    windows, targets = _epoch_windows(loader, 3)
+    _, clean = dm.series
+    np.testing.assert_allclose(targets.numpy(), clean[10:230] + 0.3, atol=1e-6)
+    noise = windows.numpy() - clean[np.arange(220)[:, None] + np.arange(10)]
+    assert noise.min() >= -1e-6 and noise.max() < 0.6 + 1e-6 and noise.std() > 0.15  # U[0, 0.6)
+
+
+def test_clean_targets_without_fresh_noise_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="clean_targets=true needs task.datamodule.fresh_noise"):
+        SineDataModule(clean_targets=True)
+
+
 def test_fresh_noise_reaches_training_through_lightning(tmp_path):
     dm = SineDataModule(n_points=120, val_size=10, test_size=10, batch_size=100, fresh_noise=True)
     model = Forecaster(net={"cell": "rnn", "hidden_size": 2}, optimizer={"name": "SGD", "lr": 0})

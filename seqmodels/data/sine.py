@@ -31,11 +31,16 @@ class FreshNoiseWindows(TensorDataset):
 
     `set_epoch(e)` redraws `clean + noise * U[0, 1)` over the whole stretch, seeded by the run's
     seed and the epoch (`fresh_noise_seed`), so a resumed run sees the same draws; `tensors`
-    are then its windows `(N, window)` and next values `(N,)`, as a `TensorDataset`'s.
+    are then its windows `(N, window)` and next values `(N,)`, as a `TensorDataset`'s. With
+    `clean_targets` the next values are their expectation given the clean signal,
+    `clean + noise / 2`: the same best forecast to learn, without the targets' own noise.
     """
 
-    def __init__(self, clean: np.ndarray, window: int, noise: float, seed: int) -> None:
+    def __init__(
+        self, clean: np.ndarray, window: int, noise: float, seed: int, clean_targets: bool = False
+    ) -> None:
         self.clean, self.window, self.noise, self.seed = clean, window, noise, seed
+        self.clean_targets = clean_targets
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -43,7 +48,11 @@ class FreshNoiseWindows(TensorDataset):
         rng = np.random.default_rng(fresh_noise_seed(self.seed, epoch))
         noisy = (self.clean + self.noise * rng.random(len(self.clean))).astype(np.float32)
         windows = np.lib.stride_tricks.sliding_window_view(noisy, self.window)[:-1]
-        self.tensors = (torch.from_numpy(windows.copy()), torch.from_numpy(noisy[self.window :]))
+        targets = self.clean + self.noise / 2 if self.clean_targets else noisy
+        self.tensors = (
+            torch.from_numpy(windows.copy()),
+            torch.from_numpy(targets[self.window :].astype(np.float32)),
+        )
 
 
 class RedrawEachEpoch(EpochBatches):
@@ -68,6 +77,8 @@ class SineDataModule(WindowDataModule):
     `fresh_noise=True` is data augmentation from the known generator: the training windows
     keep the training stretch's clean signal but draw new noise every epoch (`FreshNoiseWindows`),
     so training sees unlimited samples; the validation and test windows stay the fixed series'.
+    `clean_targets=True` (with `fresh_noise`) also trains on each target's expectation given the
+    clean signal (`FreshNoiseWindows`).
     """
 
     hparams: AttributeDict  # the arguments, by save_hyperparameters
@@ -82,6 +93,7 @@ class SineDataModule(WindowDataModule):
         batch_size: int = 32,
         seed: int = 0,
         fresh_noise: bool = False,
+        clean_targets: bool = False,
     ) -> None:
         super().__init__(window, val_size, test_size, batch_size, seed)
         check_positive("task.datamodule", n_points=n_points)
@@ -92,6 +104,11 @@ class SineDataModule(WindowDataModule):
             )
         if noise < 0:
             raise ConfigError(f"task.datamodule.noise={noise} must be >= 0")
+        if clean_targets and not fresh_noise:
+            raise ConfigError(
+                "task.datamodule.clean_targets=true needs task.datamodule.fresh_noise=true "
+                "(the fixed series' targets are its noisy values)"
+            )
         self.save_hyperparameters()
         self.n_train = self.sizes["train"]  # checks the sizes now, before any training
 
@@ -109,7 +126,8 @@ class SineDataModule(WindowDataModule):
         """The training stretch's clean signal, as windows with new noise each epoch."""
         _, clean = self.series
         stretch = clean[: self.bounds["train"][1] + self.window]  # the training windows' values
-        return FreshNoiseWindows(stretch, self.window, self.hparams.noise, self.seed)
+        hp = self.hparams
+        return FreshNoiseWindows(stretch, self.window, hp.noise, self.seed, hp.clean_targets)
 
     def train_dataloader(self) -> DataLoader:
         if not self.hparams.fresh_noise:
