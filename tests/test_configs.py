@@ -153,6 +153,15 @@ def test_the_lr_schedule_follows_the_epochs_however_they_are_set(compose_cfg, ep
     assert compose_cfg("experiment=sine_long").task.module.scheduler.T_max == 80
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_sine_long_reads_out_the_max_over_steps_for_every_cell(compose_cfg, model):
+    cfg = compose_cfg("experiment=sine_long", f"model={model}")
+    assert cfg.model.readout == "max" and cfg.model.hidden_size == 64  # docs/results.md
+    assert compose_cfg(f"model={model}").model.readout == "last"  # the tutorial keeps `last`
+    assert not compose_cfg("experiment=sine_long").task.datamodule.fresh_noise  # an option only
+
+
 @pytest.mark.unit
 def test_no_model_module_imports_a_data_module():
     for path in (CONF.parent / "seqmodels" / "models").glob("*.py"):
