@@ -34,8 +34,9 @@ SLURM = (
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=1",
 )
-# A deterministic sine job that trains ~55 s on one idle core (under 2 s per epoch): longer than
-# the time before a 1-minute limit's signal (29-59 s with signal_delay_s=1).
+# A deterministic sine job that trains ~90 s beside its two twins on two idle cores (1.5 s an
+# epoch): well past the time before a 1-minute limit's signal (29-59 s with signal_delay_s=1).
+# (At 33 epochs, 52 s, an idle machine finished it before the signal came.)
 LONG = (
     "threads=1",
     "trainer.deterministic=true",
@@ -44,7 +45,7 @@ LONG = (
     "model.hidden_size=8",
     "model.num_layers=2",
     "model.dropout=0.2",  # dropout draws random numbers: the restarted job must draw the same
-    "task.max_epochs=33",
+    "task.max_epochs=60",
     "task.early_stopping_patience=1000",
 )
 # The same on 3000 points: a fraction of a second per epoch.
