@@ -39,11 +39,15 @@ CASES = {  # the default runs, and a memory run at a lag the callback is meant f
 }
 
 
+def overrides(case: str, callback: bool) -> list[str]:
+    """The case's command-line overrides, with or without the callback."""
+    return [*CASES[case], *QUIET] + (["callbacks=gradient_flow"] if callback else [])
+
+
 def seconds(case: str, callback: bool, run_dir: Path) -> tuple[float, float, int]:
     """Wall and CPU seconds of the run, and its epochs."""
-    overrides = [*CASES[case], *QUIET] + (["callbacks=gradient_flow"] if callback else [])
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+        cfg = compose("train", overrides=overrides(case, callback))
     start, cpu = time.perf_counter(), time.process_time()
     metrics = train(cfg, run_dir)
     return time.perf_counter() - start, time.process_time() - cpu, metrics["epochs"]
@@ -51,11 +55,10 @@ def seconds(case: str, callback: bool, run_dir: Path) -> tuple[float, float, int
 
 def command_seconds(case: str, callback: bool, run_dir: Path) -> tuple[float, float, int]:
     """Wall and CPU seconds of the whole `python train.py` command (CPU: its children's)."""
-    overrides = [*CASES[case], *QUIET] + (["callbacks=gradient_flow"] if callback else [])
     script = CONF.parent / "train.py"
     before = time.perf_counter(), _children_cpu()
     subprocess.run(
-        [sys.executable, str(script), *overrides, f"hydra.run.dir={run_dir}"],
+        [sys.executable, str(script), *overrides(case, callback), f"hydra.run.dir={run_dir}"],
         check=True,
         capture_output=True,
         cwd=run_dir.parent,

@@ -109,6 +109,7 @@ class AccuracyByLength(Callback):
                 "e.g. [100, 200, 300, 400]"
             )
         self.edges = edges
+        self._boundaries = torch.tensor(edges)
         self.correct = torch.zeros(len(edges) + 1, dtype=torch.long)
         self.total = torch.zeros(len(edges) + 1, dtype=torch.long)
 
@@ -132,7 +133,7 @@ class AccuracyByLength(Callback):
     ) -> None:
         _, lengths, labels = batch
         correct = ((outputs.detach() > 0.5) == labels.bool()).cpu()
-        bucket = torch.bucketize(lengths.cpu(), torch.tensor(self.edges), right=True)
+        bucket = torch.bucketize(lengths.cpu(), self._boundaries, right=True)
         self.total += torch.bincount(bucket, minlength=len(self.total))
         self.correct += torch.bincount(
             bucket, weights=correct.double(), minlength=len(self.total)

@@ -54,22 +54,21 @@ class SeqModule(L.LightningModule):
         """Mean loss of a batch; the gradient-flow callback differentiates it."""
         return self._loss_and_outputs(batch)[0]
 
-    def _shared_step(self, batch: Any, stage: str) -> Tensor:
+    def _shared_step(self, batch: Any, stage: str) -> tuple[Tensor, Tensor]:
+        """The batch's loss and outputs, accumulated into the stage's metrics."""
         loss, outputs, targets = self._loss_and_outputs(batch)
         self._update_metrics(stage, loss, outputs, targets)
-        return loss
+        return loss, outputs
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        return self._shared_step(batch, "train")[0]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "val")
 
     def test_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Returns the batch's outputs, for evaluation callbacks' `on_test_batch_end`."""
-        loss, outputs, targets = self._loss_and_outputs(batch)
-        self._update_metrics("test", loss, outputs, targets)
-        return outputs
+        return self._shared_step(batch, "test")[1]
 
     def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
         """Accumulates a batch into the stage's metrics; nothing is logged or read per step.
