@@ -108,6 +108,7 @@ def test_pooled_readouts_are_the_masked_max_and_mean_of_the_states():
         ({"hidden_size": 0}, "model.hidden_size=0"),
         ({"num_layers": -1}, "model.num_layers=-1"),
         ({"dropout": 1.0}, "model.dropout=1.0"),
+        ({"word_dropout": -0.1}, "model.word_dropout=-0.1"),
     ],
 )
 def test_bad_settings_raise_one_line_naming_the_field(kwargs, message):
@@ -129,3 +130,21 @@ def test_init_options_set_what_they_name():
         RecurrentNet("gru", forget_bias=1.0)
     with pytest.raises(ConfigError, match="model.recurrent_init='xavier'"):
         RecurrentNet("rnn", recurrent_init="xavier")
+
+
+def test_word_dropout_drops_whole_tokens_in_training_only():
+    torch.manual_seed(0)
+    net = RecurrentNet("gru", vocab_size=50, embedding_dim=16, word_dropout=0.5)
+    seen = {}
+    net.layers[0][0].register_forward_hook(lambda m, inputs, out: seen.update(x=inputs[0]))
+    ids = torch.randint(1, 50, (64, 30))
+    net.train()
+    net(ids)
+    dropped = (seen["x"] == 0).all(-1)  # (B, T): a token's whole vector is zero or none of it
+    assert torch.equal((seen["x"] == 0).any(-1), dropped)
+    assert 0.4 < dropped.float().mean() < 0.6
+    kept = seen["x"][~dropped]
+    torch.testing.assert_close(kept, 2.0 * net.embedding(ids)[~dropped])  # scaled by 1/(1-p)
+    net.eval()
+    net(ids)
+    torch.testing.assert_close(seen["x"], net.embedding(ids))  # evaluation reads every word

@@ -61,6 +61,7 @@ class RecurrentNet(nn.Module):
         vocab_size: int | None = None,
         embedding_dim: int = 64,
         embedding_dropout: float = 0.0,
+        word_dropout: float = 0.0,
         embedding_init: float | None = None,
         recurrent_init: str = "torch",
         forget_bias: float = 0.0,
@@ -81,7 +82,12 @@ class RecurrentNet(nn.Module):
             input_size=input_size,
             embedding_dim=embedding_dim,
         )
-        for name, value in {"dropout": dropout, "embedding_dropout": embedding_dropout}.items():
+        rates = {
+            "dropout": dropout,
+            "embedding_dropout": embedding_dropout,
+            "word_dropout": word_dropout,
+        }
+        for name, value in rates.items():
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"model.{name}={value} must be in [0, 1)")
         if recurrent_init not in RECURRENT_INITS:
@@ -101,6 +107,7 @@ class RecurrentNet(nn.Module):
                 with torch.no_grad():
                     self.embedding.weight[padding_idx].zero_()
             input_size = embedding_dim
+        self.word_dropout = word_dropout
         self.cell = cell
         self.padding_idx = padding_idx
         self.hidden_size = hidden_size
@@ -191,6 +198,12 @@ class RecurrentNet(nn.Module):
         if lengths is None:
             lengths = torch.full((batch,), steps, device=x.device)
         lengths = lengths.to(x.device)
+        if self.training and self.word_dropout:
+            # Word dropout (Iyyer et al., 2015): a step's whole input vector (a token's
+            # embedding) is dropped, so the model can't lean on a few memorized words; the
+            # others are scaled by 1 / (1 - p) as in dropout.
+            keep = torch.rand(x.shape[:2], device=x.device) >= self.word_dropout  # (B, T)
+            x = x * keep.unsqueeze(-1) / (1.0 - self.word_dropout)
         h = self.input_dropout(x)
         bidirectional = self.bidirectional
         if bidirectional:
