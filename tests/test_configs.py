@@ -177,3 +177,17 @@ def test_no_model_module_imports_a_data_module():
             for alias in node.names
         ]
         assert not [m for m in imported if m.startswith("seqmodels.data")], path.name
+
+
+@pytest.mark.integration
+def test_imdb_defaults_pool_over_time_and_imdb_length_reads_the_last_state(compose_cfg):
+    gru = compose_cfg("task=imdb", "model=gru").model  # conf/tuned/imdb_gru.yaml
+    assert gru.bidirectional and gru.readout == "max"
+    lstm = compose_cfg("task=imdb", "model=lstm").model  # conf/tuned/imdb_lstm.yaml
+    assert lstm.bidirectional and lstm.readout == "max" and lstm.word_dropout == 0.3
+    rnn = compose_cfg("task=imdb", "model=rnn").model  # conf/tuned/imdb_rnn.yaml
+    assert rnn.bidirectional and rnn.readout == "max" and rnn.word_dropout == 0.2
+    for model in ("rnn", "lstm", "gru"):  # the length story: the state carries the whole review
+        cfg = compose_cfg("experiment=imdb_length", f"model={model}")
+        assert not cfg.model.bidirectional and cfg.model.readout == "last"
+        assert cfg.model.word_dropout == 0.0
