@@ -29,6 +29,15 @@ from seqmodels.runs import FAILED, SweepFolder
 FACTS = ("params", "epochs", "train_seconds", "fit_seconds", "train_samples_per_second")
 CHANCE_MARGIN = 0.1  # how far above its chance level a metric must be to count as learned
 IGNORED_OVERRIDES = {"seed", "threads", "experiment", "hparams_search"}
+# Overrides that say how a job ran, not what it trained (a resumed job carries resume_sweep=):
+# never a grouping key or a fixed setting.
+RUN_OVERRIDES = ("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path")
+
+
+def _is_setting(name: str) -> bool:
+    """Whether an override names what a job trained, as opposed to how it ran."""
+    return name not in IGNORED_OVERRIDES and not name.startswith(RUN_OVERRIDES)
+
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +136,9 @@ def group_jobs(jobs: list[Job]) -> list[Group]:
         for name in {name for job in jobs for name in job.overrides}
         if len({job.overrides.get(name) for job in jobs}) > 1
     }
-    names = ["task", "model"] + sorted(varying - {"task", "model"} - IGNORED_OVERRIDES)
+    names = ["task", "model"] + sorted(
+        name for name in varying - {"task", "model"} if _is_setting(name)
+    )
     groups: dict[tuple, Group] = {}
     for job in jobs:
         key = tuple((name, job.overrides.get(name, "")) for name in names)
@@ -251,8 +262,8 @@ def fixed_settings(jobs: list[Job]) -> str:
         name: value
         for name, value in jobs[0].overrides.items()
         if all(job.overrides.get(name) == value for job in jobs)
-        and name not in {"task", "model", *IGNORED_OVERRIDES}
-        and not name.startswith(("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path"))
+        and name not in {"task", "model"}
+        and _is_setting(name)
         and not name.lstrip("+").startswith("callbacks.optuna_pruning")  # the search adds it
     }
     task = jobs[0].overrides.get("task", "")

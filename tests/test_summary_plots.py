@@ -74,6 +74,20 @@ def test_one_std_definition_the_sample_std_in_table_and_plot(tmp_path):
 
 
 @pytest.mark.unit
+def test_jobs_completed_by_resume_sweep_group_with_the_rest_of_their_cell(tmp_path):
+    sweep = tmp_path / "imdb"
+    for seed in (0, 1, 2):
+        metrics = {"status": "ok", "test/mse_over_oracle": 1.1 + 0.1 * seed}
+        write_job(sweep, seed, ["model=gru", f"seed={seed}"], SINE, metrics)
+    # the job `-m resume_sweep=` completed keeps its folder; its saved overrides gain the option
+    saved = sweep / "2_model=gru,seed=2" / ".hydra" / "overrides.yaml"
+    saved.write_text(yaml.safe_dump(["model=gru", "seed=2", f"resume_sweep={sweep}"]))
+    (group,) = group_jobs(load_jobs(sweep))
+    assert group.key == (("task", "sine"), ("model", "gru")) and len(group.jobs) == 3
+    assert "resume_sweep" not in summarize(sweep).markdown
+
+
+@pytest.mark.unit
 def test_a_lag_sweep_gets_the_metric_against_lag_and_no_empty_or_crowded_panel(tmp_path):
     sweep = lag_sweep(tmp_path)
     groups = group_jobs(load_jobs(sweep))

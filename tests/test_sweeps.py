@@ -178,7 +178,7 @@ def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
 ):
     monkeypatch.setattr(jobs, "_claimed_gpu", {})
     threads = torch.get_num_threads()
-    cfg = compose_cfg("trainer=gpu")
+    cfg = compose_cfg("trainer=gpu", "threads=null")  # null: the launcher splits the cores
     hydra_cfg = OmegaConf.create(
         {
             "runtime": {"choices": {"hydra/launcher": "gpu_per_job"}},
@@ -187,6 +187,7 @@ def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
         }
     )
     try:
+        torch.set_num_threads(jobs.cores() + 1)  # whatever the process had before
         jobs.assign_resources(cfg, hydra_cfg)
         assert torch.get_num_threads() == max(1, jobs.cores() // 2)
     finally:
