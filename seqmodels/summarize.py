@@ -33,13 +33,12 @@ IGNORED_OVERRIDES = {"seed", "threads", "experiment", "hparams_search"}
 # never a grouping key or a fixed setting.
 RUN_OVERRIDES = ("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path")
 
+log = logging.getLogger(__name__)
+
 
 def _is_setting(name: str) -> bool:
     """Whether an override names what a job trained, as opposed to how it ran."""
     return name not in IGNORED_OVERRIDES and not name.startswith(RUN_OVERRIDES)
-
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
