@@ -324,6 +324,7 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
         "task.datamodule.max_len=200",
         "task.max_epochs=3",
         "+trainer.limit_train_batches=120",  # 3 x 7,680 reviews
+        "+trainer.limit_val_batches=4",  # 1,024 of the 2,500 validation reviews each epoch
         "+trainer.limit_test_batches=4",
         "trainer.enable_progress_bar=false",
     )
