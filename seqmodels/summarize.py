@@ -29,9 +29,15 @@ from seqmodels.runs import FAILED, SweepFolder
 FACTS = ("params", "epochs", "train_seconds", "fit_seconds", "train_samples_per_second")
 CHANCE_MARGIN = 0.1  # how far above its chance level a metric must be to count as learned
 IGNORED_OVERRIDES = {"seed", "threads", "experiment", "hparams_search"}
-# Overrides that say how a job ran, not what it trained (a resumed job carries resume_sweep=):
-# never a grouping key or a fixed setting.
-RUN_OVERRIDES = ("hydra", "trainer.enable_progress_bar", "resume", "ckpt_path")
+# Overrides that say how a job ran, not what it trained (a resumed job carries resume_sweep=, a
+# search's jobs its pruning callback): never a grouping key or a fixed setting.
+RUN_OVERRIDES = (
+    "hydra",
+    "trainer.enable_progress_bar",
+    "resume",
+    "ckpt_path",
+    "callbacks.optuna_pruning",
+)
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +269,6 @@ def fixed_settings(jobs: list[Job]) -> str:
         if all(job.overrides.get(name) == value for job in jobs)
         and name not in {"task", "model"}
         and _is_setting(name)
-        and not name.lstrip("+").startswith("callbacks.optuna_pruning")  # the search adds it
     }
     task = jobs[0].overrides.get("task", "")
     task_file = Path(__file__).resolve().parent.parent / "conf" / "task" / f"{task}.yaml"
