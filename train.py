@@ -3,7 +3,7 @@
 Hydra composes conf/train.yaml; `-m` sweeps, e.g. `python train.py -m model=rnn,lstm seed=0,1,2`.
 `python train.py resume=<run folder>` continues a stopped run in its folder with its own saved
 config; `python train.py -m resume_sweep=<sweep folder>` completes a sweep. Each job is run by
-`seqmodels.jobs.run_job`; the run folder's layout and state belong to `seqmodels.runs`.
+`seqmodels.training.jobs.run_job`.
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+import seqmodels.config.resolvers  # noqa: F401 (registers the resolvers conf/train.yaml uses)
+from seqmodels.config.command_line import check_command_line
 from seqmodels.errors import ConfigError
-from seqmodels.schema import check_command_line
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from seqmodels.jobs import run_job  # torch and Lightning: after the checks, not for --help
+    from seqmodels.training.jobs import run_job  # torch and Lightning: after the checks
 
     return run_job(cfg)
 
 
 if __name__ == "__main__":
-    # Hydra reports a mistyped override or group with a traceback-like page, and writes the run
-    # folder before any value is checked: check first, one line. (`-m resume_sweep=DIR` reruns
-    # that sweep's own command, read from its multirun.yaml.)
+    # What Hydra can't do itself, or reports as a page of traceback, first, in one line;
+    # the composed config is checked by seqmodels.config.schema.ConfigCheck (conf/train.yaml).
     try:
         sys.argv[1:] = check_command_line(sys.argv[1:])
     except ConfigError as err:

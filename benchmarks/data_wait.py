@@ -4,7 +4,7 @@ to build the sine task's windows on 100,000 points.
     python benchmarks/data_wait.py                    # IMDB lstm and the sine task, threads=1
     python benchmarks/data_wait.py --fraction 1 --models rnn lstm gru
 
-The IMDB runs are `seqmodels.pipeline.train` with the default settings on the real data (one
+The IMDB runs are `training.pipeline.train` with the default settings on the real data (one
 epoch, or `--fraction` of its batches) under Lightning's SimpleProfiler: the wait is the time in
 `train_dataloader_next` over the time in `run_training_epoch`. The sine run is the same on
 `experiment=sine_long` with 100,000 points.
@@ -23,7 +23,7 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 
 from seqmodels.data import SineDataModule
-from seqmodels.pipeline import train
+from seqmodels.training.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@
 Both sides train the same model (built from the repository's configs for that task and cell,
 tuned settings included), from the same initial weights, on the same batches of the same
 DataLoader, with the same optimizer and gradient clipping. The seqmodels side is
-`seqmodels.pipeline.train` itself (Lightning Trainer from `trainer=default`, the project's
+`seqmodels.training.pipeline.train` itself (Lightning Trainer from `trainer=default`, the project's
 callbacks, logging and metrics) for one epoch; its `train_samples_per_second` is the time from
 the first training batch to the last one. The plain loop is timed over the same stretch.
 Each side runs `--repeats` times, alternating; the best of each is compared.
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from seqmodels.pipeline import build_run, train
+from seqmodels.training.pipeline import build_run, train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -115,7 +115,7 @@ class StopwatchCallback(L.Callback):
 
 
 def seqmodels_epoch(cfg: DictConfig, run_dir: Path) -> Stopwatch:
-    """One training epoch through seqmodels.pipeline.train."""
+    """One training epoch through seqmodels.training.pipeline.train."""
     watch = Stopwatch()
     train(cfg, run_dir, callbacks=[StopwatchCallback(watch)])
     return watch

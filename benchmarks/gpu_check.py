@@ -1,7 +1,7 @@
 """One IMDB training epoch per cell and precision on a GPU: samples/s, peak GPU memory and the
 share of time the GPU is busy. Run through `benchmarks/gpu_check.sh` (at most 5 minutes).
 
-Each run is `seqmodels.pipeline.train` with `trainer=gpu` and the default (tuned) settings, one
+Each run is `training.pipeline.train` with `trainer=gpu` and the default (tuned) settings, one
 epoch, one batch of validation and test. Reviews come from `IMDB_DIR` when it holds the data,
 else from synthetic reviews with IMDB's length spread (log-normal, median ~175 words), which
 cost the same compute per batch. It first checks, with torch's profiler, that a trimmed batch
@@ -26,7 +26,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from seqmodels.models import RecurrentNet
-from seqmodels.pipeline import train
+from seqmodels.training.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@
     python benchmarks/gradient_flow_cost.py --process        # the whole train.py command
 
 Each case's run (`python train.py task=TASK threads=1 ...`, the whole run: fit, the final
-validation and test, the plots) goes through `seqmodels.pipeline.train` in this process, with
+validation and test, the plots) goes through `training.pipeline.train` in this process, with
 and without the callback, alternating, `--repeats` times each; the best wall time of each side
 is compared, and the best CPU time of this process (the run and the callback's work are all
 in it, on one thread), which moves less when other work shares the machine. Target (issue
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from seqmodels.pipeline import train
+from seqmodels.training.pipeline import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 QUIET = ["threads=1", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false"]

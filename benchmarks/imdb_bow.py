@@ -24,7 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from seqmodels.data.imdb import SPLITS, _local_source, _read_split, stratified_split
-from seqmodels.text import tokenize
+from seqmodels.data.text import tokenize
 
 
 def main() -> None:

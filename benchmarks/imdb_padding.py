@@ -3,7 +3,7 @@
     python benchmarks/imdb_padding.py                          # lstm, seeds 0 1, 3 epochs each
     python benchmarks/imdb_padding.py --model gru --seeds 0 --epochs 2 threads=2
 
-Both sides run `seqmodels.pipeline.train` (as `python train.py task=imdb ...`) on the real
+Both sides run `seqmodels.training.pipeline.train` (as `python train.py task=imdb ...`) on the real
 data at max_len 500, the same seeds, epochs and settings. The default batches group reviews of
 similar length and are trimmed to their longest review; the baseline
 (`task.datamodule.bucket=false task.datamodule.pad_to_max_len=true`) shuffles reviews into
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from seqmodels.pipeline import train
+from seqmodels.training.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ["task.datamodule.bucket=false", "task.datamodule.pad_to_max_len=true"]

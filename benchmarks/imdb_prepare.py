@@ -47,10 +47,10 @@ def main() -> None:
 
 
 def compare_tokenizers(data_dir: Path) -> None:
-    """Encoding all reviews: seqmodels.text against tokenizers' WordLevel, same vocabulary."""
+    """Encoding all reviews: seqmodels.data.text against tokenizers' WordLevel, same vocabulary."""
     import pyarrow.parquet as pq
 
-    from seqmodels.text import build_vocab, encode, tokenize
+    from seqmodels.data.text import build_vocab, encode, tokenize
 
     texts = [
         t

@@ -5,7 +5,7 @@
     python benchmarks/sine_accuracy.py --models gru model.hidden_size=16   # any Hydra overrides
     python benchmarks/sine_accuracy.py experiment=sine_long --ensemble 3   # mean of 3 inits
 
-Each run trains through `seqmodels.pipeline.train` with the repository's configs, exactly as
+Each run trains through `training.pipeline.train` with the repository's configs, exactly as
 `python train.py task=sine model=... seed=...` does, in a temporary run folder.
 
 `--ensemble K` trains K models per seed on that seed's data (`task.datamodule.seed=<seed>`),
@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from seqmodels.checkpoints import load_model
-from seqmodels.pipeline import train
+from seqmodels.training.pipeline import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -5,7 +5,7 @@
     python benchmarks/threads.py --threads 1 4           # other thread counts to compare
 
 Each task's default run (`python train.py task=TASK`: model=lstm, its tuned settings) is cut
-short (`--epochs`/batches below) and trained through `seqmodels.pipeline.train` in this process,
+short (`--epochs`/batches below) and trained through `training.pipeline.train` in this process,
 alternating the thread counts, `--repeats` times each; the best `fit_seconds` of each count is
 compared with threads=1's. Then the same again while `--load` busy processes (default: one per
 core) spin beside it, as on a machine that also runs other work. IMDB uses synthetic reviews of
@@ -29,8 +29,8 @@ from hydra import compose, initialize_config_dir
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from framework_overhead import write_synthetic_imdb  # noqa: E402
 
-from seqmodels.jobs import cores  # noqa: E402
-from seqmodels.pipeline import train  # noqa: E402
+from seqmodels.training.jobs import cores  # noqa: E402
+from seqmodels.training.pipeline import train  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHORT = [

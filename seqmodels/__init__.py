@@ -1,7 +1,7 @@
 """Compare SimpleRNN, LSTM and GRU on sequence tasks with Lightning and Hydra.
 
-The names below are imported on first use (PEP 562), so that `import seqmodels.schema` and the
-command-line checks of `train.py` run without importing torch and Lightning first.
+The names below are imported on first use (PEP 562), so that the command-line checks of
+`train.py` and `import seqmodels.sweeps.summarize` run without importing torch and Lightning.
 """
 
 from __future__ import annotations
@@ -12,17 +12,21 @@ from typing import TYPE_CHECKING, Any
 # public name -> the module that defines it
 _EXPORTS = {
     "ConfigError": "seqmodels.errors",
-    "Forecaster": "seqmodels.models",
+    "Forecaster": "seqmodels.tasks",
     "IMDBDataModule": "seqmodels.data",
     "MemoryDataModule": "seqmodels.data",
     "RecurrentNet": "seqmodels.models",
-    "SentimentClassifier": "seqmodels.models",
-    "SequenceClassifier": "seqmodels.models",
+    "SentimentClassifier": "seqmodels.tasks",
+    "SequenceClassifier": "seqmodels.tasks",
+    "SequenceNet": "seqmodels.models",
     "SineDataModule": "seqmodels.data",
+    "build_net": "seqmodels.models",
     "load_model": "seqmodels.checkpoints",
 }
 __all__ = [
     "ConfigError",
+    "SequenceNet",
+    "build_net",
     "Forecaster",
     "IMDBDataModule",
     "MemoryDataModule",
@@ -37,10 +41,16 @@ if TYPE_CHECKING:
     from seqmodels.checkpoints import load_model
     from seqmodels.data import IMDBDataModule, MemoryDataModule, SineDataModule
     from seqmodels.errors import ConfigError
-    from seqmodels.models import Forecaster, RecurrentNet, SentimentClassifier, SequenceClassifier
+    from seqmodels.models import RecurrentNet, SequenceNet, build_net
+    from seqmodels.tasks import Forecaster, SentimentClassifier, SequenceClassifier
 
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'seqmodels' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    """The lazy exports too, so that tab completion in a notebook lists them."""
+    return sorted({*globals(), *__all__})

@@ -1,7 +1,9 @@
-"""Loading trained models back from checkpoints or run folders."""
+"""Trained models back from checkpoints or run folders: what a checkpoint records (its task
+module's class, its task, its format) and `load_model`, which needs no config and no data."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,8 +11,53 @@ from typing import Any
 import torch
 
 from seqmodels.errors import ConfigError
-from seqmodels.models.base import SeqModule
-from seqmodels.tasks import module_class, task_name
+from seqmodels.tasks.base import CHECKPOINT_FORMAT, SeqModule
+
+# Where the task modules lived in seqmodels 0.1 (checkpoint format 1 records these modules).
+FORMAT_1_MODULES = {
+    "seqmodels.models": "seqmodels.tasks",
+    "seqmodels.models.forecaster": "seqmodels.tasks.forecaster",
+    "seqmodels.models.classifier": "seqmodels.tasks.classifier",
+    "seqmodels.models.sequence_classifier": "seqmodels.tasks.sequence_classifier",
+}
+
+
+def checkpoint_format(checkpoint: dict[str, Any]) -> int:
+    """The format a checkpoint was written in: 1 before networks were chosen by config."""
+    return int(checkpoint.get("seqmodels_format") or 1)
+
+
+def module_class(checkpoint: dict[str, Any]) -> type[SeqModule] | None:
+    """The LightningModule class a checkpoint records, or None when it names none of seqmodels'.
+
+    Only modules inside the `seqmodels` package are imported (a checkpoint can't make another
+    module run); checkpoints of format 1 name a class of `seqmodels.models`, where the task
+    modules lived then.
+    """
+    name = checkpoint.get("seqmodels_class")
+    where = checkpoint.get("seqmodels_module") or "seqmodels.models"
+    if not isinstance(name, str) or not isinstance(where, str):
+        return None
+    if checkpoint_format(checkpoint) < 2:
+        where = FORMAT_1_MODULES.get(where, where)
+    if where != "seqmodels" and not where.startswith("seqmodels."):
+        return None
+    try:
+        cls = getattr(importlib.import_module(where), name, None)
+    except ImportError:
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, SeqModule) else None
+
+
+def net_target(checkpoint: dict[str, Any]) -> str | None:
+    """The network class a checkpoint's hyperparameters name (None: format 1's RecurrentNet)."""
+    net = (checkpoint.get("hyper_parameters") or {}).get("net") or {}
+    return net.get("_target_") if isinstance(net, dict) else None
+
+
+def task_name(checkpoint: dict[str, Any]) -> str:
+    """The task a checkpoint was trained on, `?` for checkpoints that predate the record."""
+    return checkpoint.get("seqmodels_task") or "?"
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -61,6 +108,17 @@ def read_checkpoint(path: str | Path, field: str = "ckpt_path") -> dict:
             f"{field}={path} is not a seqmodels checkpoint (it names no seqmodels module); "
             "give a .ckpt file from a run's checkpoints/ folder"
         )
+    if checkpoint_format(checkpoint) > CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"{field}={path} was written in checkpoint format {checkpoint_format(checkpoint)} "
+            f"by a newer seqmodels (this one reads up to {CHECKPOINT_FORMAT}); update seqmodels"
+        )
+    target = net_target(checkpoint)
+    if target is not None and not str(target).startswith("seqmodels."):
+        raise ConfigError(
+            f"{field}={path} names the network {target}, outside seqmodels; a checkpoint can't "
+            "make other modules run: load it with its class's load_from_checkpoint if you trust it"
+        )
     return checkpoint
 
 
@@ -70,47 +128,3 @@ def _why_unreadable(path: Path, err: Exception) -> str:
     if path.read_bytes()[:4] == b"PK\x03\x04":  # a zip archive, as torch.save writes, broken
         return "truncated or corrupt"
     return "not a PyTorch checkpoint file"
-
-
-def check_task(checkpoint: dict, path: str | Path, task: str, module_target: str) -> None:
-    """Refuses a checkpoint of another task before any data is read."""
-    saved_class, saved_task = checkpoint["seqmodels_class"], task_name(checkpoint)
-    if saved_class != module_target.rsplit(".", 1)[-1] or saved_task not in (task, "?"):
-        raise ConfigError(
-            f"ckpt_path={path} holds a {saved_class} of task={saved_task}, but this run "
-            f"is task={task}: resume it with task={saved_task}, or start a new run"
-        )
-
-
-def check_resumable(checkpoint: dict, path: str | Path, model: SeqModule) -> None:
-    """Refuses a checkpoint whose model settings differ from `model`'s, or with no training
-    state. Hyperparameters other than the optimizer's must match: the weights would not fit
-    otherwise, and a run continued with another model would no longer be the run it claims."""
-    saved, now = _flatten(checkpoint.get("hyper_parameters", {})), _flatten(dict(model.hparams))
-    changed = [
-        f"{key}={saved.get(key)!r} (this run: {now.get(key)!r})"
-        for key in sorted(set(saved) | set(now))
-        if key.split(".")[0] not in ("optimizer", "scheduler") and now.get(key) != saved.get(key)
-    ]
-    if changed:
-        shown = [c if not c.startswith("vocab=") else "vocab (another vocabulary)" for c in changed]
-        raise ConfigError(
-            f"ckpt_path={path} was trained with other settings: {'; '.join(shown[:4])}; resume "
-            "with the settings of its run, or start a new run"
-        )
-    if "loops" not in checkpoint:
-        raise ConfigError(
-            f"ckpt_path={path} holds weights only, no training state to resume; "
-            "give last.ckpt of the run"
-        )
-
-
-def _flatten(values: dict, prefix: str = "") -> dict:
-    """{"net": {"cell": "lstm"}} -> {"net.cell": "lstm"}"""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

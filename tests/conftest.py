@@ -19,6 +19,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+import seqmodels.config.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
+
 from .helpers import CONF, REAL_IMDB, assert_ok, run_train, write_parquet_dir
 
 pytest_plugins = ["pytester"]  # tests/test_suite.py runs pytest sessions of its own
@@ -118,7 +120,7 @@ def hydra_run(compose_cfg: Callable[..., DictConfig]) -> Callable[..., Path]:
     """Trains `python train.py OVERRIDES` in this process into a folder laid out as Hydra
     leaves it (.hydra/config.yaml, hydra.yaml with the group choices, overrides.yaml), for
     tests of what a later command does with a finished run; returns the folder."""
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     def _run(run_dir: Path, *overrides: str) -> Path:
         full = compose_cfg(*overrides, return_hydra_config=True)

@@ -88,20 +88,54 @@ def assert_refused(result: subprocess.CompletedProcess, message: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def refusal(*overrides: str, run_dir: Path) -> str:
-    """The one-line error `python train.py OVERRIDES hydra.run.dir=RUN_DIR` stops with (after
-    "error: "), found in this process: train.py's checks of the command line, then the run up
-    to where it refuses. Fails the test if nothing refuses or the message has several lines."""
+def composed(overrides: list[str], conf: Path = CONF) -> Any:
+    """The config Hydra composes for `python train.py OVERRIDES`, its `hydra` node included."""
     from hydra import compose, initialize_config_dir
 
+    import seqmodels.config.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
+
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def check_job(overrides: list[str], conf: Path = CONF, build: bool = True) -> Any:
+    """The composed config's check a run gets before Hydra writes its folder
+    (`seqmodels.config.schema.ConfigCheck`); returns the config the run would train with."""
+    from seqmodels.config.schema import check_job as check
+
+    return check(composed(overrides, conf), build=build)
+
+
+def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
+    """What `python train.py ARGS` checks before anything is written, in this process: the
+    command line (`check_command_line`), then the config Hydra composes for the run, or for
+    each kind of job of a sweep (`ConfigCheck`). Returns the arguments Hydra runs; raises
+    ConfigError."""
+    from seqmodels.config.command_line import check_command_line, parse_overrides, sweep_jobs
+
+    args = check_command_line(args, conf)
+    flags = [a for a in args if a.startswith("-") or "=" not in a]
+    overrides = [a for a in args if a not in flags]
+    if "-m" in flags or "--multirun" in flags:
+        for job in sweep_jobs(parse_overrides(overrides)):
+            check_job(job, conf, build=False)
+    elif not any(a.startswith("resume_sweep=") for a in overrides):
+        check_job(overrides, conf)
+    return args
+
+
+def refusal(*overrides: str, run_dir: Path) -> str:
+    """The one-line error `python train.py OVERRIDES hydra.run.dir=RUN_DIR` stops with (after
+    "error: "), found in this process: train.py's checks of the command line, the composed
+    config's check, then the run up to where it refuses. Fails the test if nothing refuses or
+    the message has several lines."""
+    from seqmodels.config.command_line import check_command_line
     from seqmodels.errors import ConfigError
-    from seqmodels.pipeline import train
-    from seqmodels.schema import check_command_line
+    from seqmodels.training.pipeline import train
 
     try:
         args = check_command_line([*overrides, f"hydra.run.dir={run_dir}"])
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            cfg = compose("train", overrides=args[:-1])
+        cfg = check_job(args[:-1])
         train(cfg, run_dir)
     except ConfigError as err:
         assert "\n" not in str(err), str(err)

@@ -7,9 +7,9 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from seqmodels.config.command_line import check_one_place
 from seqmodels.errors import ConfigError
-from seqmodels.pipeline import make_trainer
-from seqmodels.tasks import check_overrides
+from seqmodels.training.pipeline import make_trainer
 
 from .helpers import CONF
 
@@ -84,7 +84,7 @@ HPARAMS_SEARCHES = sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml
 def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
     compose_cfg, override, tiny_imdb, tmp_path
 ):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     cfg = compose_cfg(override, "trainer=debug")
     if cfg.task.name == "imdb":  # the tiny parquet copy instead of the real data
@@ -138,19 +138,19 @@ def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
 @pytest.mark.unit
 def test_the_cell_is_chosen_by_model_only():
     with pytest.raises(ConfigError) as err:
-        check_overrides(["task", "model.cell"])
+        check_one_place(["task", "model.cell"])
     assert str(err.value).startswith(
         "model.cell can't be overridden: the cell is chosen with model="
     )
-    check_overrides(["model", "model.hidden_size", "task.max_epochs", "trainer.max_epochs"])
+    check_one_place(["model", "model.hidden_size", "task.max_epochs", "trainer.max_epochs"])
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("epochs", ["trainer.max_epochs=20", "task.max_epochs=20"])
 def test_the_lr_schedule_follows_the_epochs_however_they_are_set(compose_cfg, epochs):
     cfg = compose_cfg("experiment=sine_long", epochs)
-    assert cfg.trainer.max_epochs == cfg.task.module.scheduler.T_max == 20
-    assert compose_cfg("experiment=sine_long").task.module.scheduler.T_max == 80
+    assert cfg.trainer.max_epochs == cfg.scheduler.T_max == 20
+    assert compose_cfg("experiment=sine_long").scheduler.T_max == 80
 
 
 @pytest.mark.integration

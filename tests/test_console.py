@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from seqmodels import console
+from seqmodels.training import console
 
 from .helpers import assert_ok, run_train
 

@@ -9,8 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqmodels.callbacks import by_distance_from_end, gate_activations, input_gradients
-from seqmodels.models import SequenceClassifier
+from seqmodels.evaluation.gradient_flow import (
+    by_distance_from_end,
+    gate_activations,
+    input_gradients,
+)
+from seqmodels.tasks import SequenceClassifier
 
 ADAM = {"name": "Adam", "lr": 1e-3}
 
@@ -84,7 +88,7 @@ def test_input_gradients_return_the_named_gates_of_the_first_layer():
 @pytest.mark.integration
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_cfg, tmp_path, cell):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     cfg = compose_cfg(
         "task=memory",
@@ -100,7 +104,7 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
     )
     metrics = train(cfg, tmp_path)
     data = json.loads((tmp_path / "gradient_flow.json").read_text())
-    assert data["cell"] == cell and data["distance"] == list(range(7))  # seq_len = lag + 1
+    assert data["model"] == cell and data["distance"] == list(range(7))  # seq_len = lag + 1
     assert data["sequences"] == [16] * 7
     # before training, every 2nd epoch, and after the last
     assert [r["epoch"] for r in data["records"]] == [0, 2, 3] and metrics["epochs"] == 3
@@ -117,7 +121,7 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
 
 @pytest.mark.integration
 def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg, tmp_path):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     short = ["task=memory", "task.datamodule.n_train=128", "task.datamodule.n_val=16",
              "task.max_epochs=2", "task.stopping_threshold=null", "threads=1"]  # fmt: skip
@@ -130,7 +134,7 @@ def test_recording_leaves_the_training_as_it_is_without_the_callback(compose_cfg
 
 @pytest.mark.integration
 def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp_path):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     cfg = compose_cfg(
         "task=imdb",
@@ -149,8 +153,8 @@ def test_callback_aligns_padded_reviews_by_their_end(compose_cfg, tiny_imdb, tmp
 
 @pytest.mark.unit
 def test_a_bad_recording_interval_stops_with_one_line():
-    from seqmodels.callbacks import GradientFlow
     from seqmodels.errors import ConfigError
+    from seqmodels.evaluation import GradientFlow
 
     with pytest.raises(ConfigError, match="callbacks.gradient_flow.every_n_epochs=0 must be > 0"):
         GradientFlow(every_n_epochs=0)
@@ -160,7 +164,7 @@ def test_a_bad_recording_interval_stops_with_one_line():
 
 @pytest.mark.unit
 def test_a_handful_of_curves_spread_over_the_run_by_default():
-    from seqmodels.callbacks import GradientFlow
+    from seqmodels.evaluation import GradientFlow
 
     assert sorted(GradientFlow().epochs_to_record(300)) == [0, 1, 4, 17, 72, 300]  # sine
     assert sorted(GradientFlow().epochs_to_record(8)) == [0, 1, 2, 3, 5, 8]  # memory
@@ -196,7 +200,7 @@ def flow_data(cell: str, lag: int, epochs: list[int]) -> dict:
         }
         for epoch in epochs
     ]
-    return {"cell": cell, "distance": list(range(steps)), "lag": lag, "records": records}
+    return {"model": cell, "distance": list(range(steps)), "lag": lag, "records": records}
 
 
 @pytest.mark.unit
@@ -204,7 +208,7 @@ def flow_data(cell: str, lag: int, epochs: list[int]) -> dict:
 def test_the_plots_keep_every_label_inside_and_the_legend_beside_the_panels(cell):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from seqmodels.plots import gates_figure, gradient_flow_figure
+    from seqmodels.plots.gradient_flow import gates_figure, gradient_flow_figure
 
     data = flow_data(cell, lag=400, epochs=[0, 1, 4, 17, 72, 300])  # the widest labels
     for figure in (gradient_flow_figure(data), gates_figure(data)):

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import seqmodels
-from seqmodels.data import imdb
-from seqmodels.data.imdb import DataError, EncodedReviews, IMDBDataModule, prepare_imdb
+from seqmodels.data.imdb import DataError, IMDBDataModule, cache, prepare_imdb, sources
+from seqmodels.data.imdb.reviews import EncodedReviews
+from seqmodels.data.text import PAD_ID, UNK_ID, build_vocab, pad_batch, tokenize
 from seqmodels.errors import ConfigError
 from seqmodels.evaluation import AccuracyByLength
-from seqmodels.text import PAD_ID, UNK_ID, pad_batch, tokenize
 
 from .helpers import refusal, write_parquet_dir
 
@@ -57,7 +57,7 @@ def test_vocab_is_num_words_entries_from_the_train_split_only(tmp_path):
 
 @pytest.mark.unit
 def test_vocab_order_is_by_frequency_then_alphabet():
-    assert imdb.build_vocab([["b", "a", "c", "c"], ["a", "b", "d"]], num_words=5) == [
+    assert build_vocab([["b", "a", "c", "c"], ["a", "b", "d"]], num_words=5) == [
         "<pad>",
         "<unk>",
         "a",
@@ -95,7 +95,7 @@ def test_second_prepare_is_a_cache_hit(tiny_imdb, tmp_path, monkeypatch):
     def no_reading(*args, **kwargs):
         raise AssertionError("the cached dataset was tokenized again")
 
-    monkeypatch.setattr(imdb, "_read_split", no_reading)
+    monkeypatch.setattr(cache, "read_split", no_reading)
     assert prepare_imdb(tiny_imdb, 50, tmp_path / "cache") == first
     with pytest.raises(AssertionError, match="tokenized again"):  # other settings: another cache
         prepare_imdb(tiny_imdb, 60, tmp_path / "cache")
@@ -198,7 +198,7 @@ def test_without_data_dir_and_hub_says_how_to_point_at_local_files(tmp_path, mon
         raise OSError("[Errno -2] Name or service not known")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(imdb.socket, "create_connection", unreachable)
+    monkeypatch.setattr(sources.socket, "create_connection", unreachable)
     with pytest.raises(DataError, match="can't be reached.*IMDB_DIR") as err:
         prepare_imdb(None, 50, tmp_path / "cache")
     assert "\n" not in str(err.value)
@@ -314,12 +314,12 @@ def test_real_data_has_25000_reviews_per_split_balanced(real_imdb, tmp_path):
 def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
     real_imdb, compose_cfg, tmp_path
 ):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     cfg = compose_cfg(
         "task=imdb",
         "model=lstm",
-        "task.module.optimizer.lr=0.003",
+        "optimizer.lr=0.003",
         f"task.datamodule.data_dir={real_imdb}",
         "task.datamodule.max_len=200",
         "task.max_epochs=3",

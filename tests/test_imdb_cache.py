@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from seqmodels.data import imdb
-from seqmodels.data.imdb import DataError, EncodedReviews, cache_problem, prepare_imdb
+from seqmodels.data.imdb import DataError, cache, prepare_imdb
+from seqmodels.data.imdb.cache import cache_problem, default_cache_dir
+from seqmodels.data.imdb.reviews import EncodedReviews
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +62,7 @@ def test_a_cache_folder_that_cant_be_written_is_said_before_tokenizing(
         raise AssertionError("tokenized before the cache folder was checked")
 
     monkeypatch.setattr(tempfile, "mkdtemp", read_only)  # as root, chmod would not stop us
-    monkeypatch.setattr(imdb, "tokenize", tokenize)
+    monkeypatch.setattr(cache, "tokenize", tokenize)
     with pytest.raises(DataError) as err:
         prepare_imdb(tiny_imdb, 50, cache_dir=tmp_path / "cache")
     message = str(err.value)
@@ -93,8 +94,8 @@ def test_a_killed_preparation_leaves_no_staging_folder_behind(tiny_imdb, tmp_pat
 
 def test_the_tests_never_write_to_the_users_cache():
     home_cache = Path.home() / ".cache" / "seqmodels"
-    assert imdb.default_cache_dir() != home_cache
-    assert home_cache not in imdb.default_cache_dir().parents
+    assert default_cache_dir() != home_cache
+    assert home_cache not in default_cache_dir().parents
 
 
 def _key(folder: Path) -> str:

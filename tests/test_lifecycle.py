@@ -17,16 +17,17 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from seqmodels import files, resume
+from seqmodels import files
 from seqmodels.errors import ConfigError
-from seqmodels.pipeline import train
-from seqmodels.runs import FolderInUse, RunFolder
-from seqmodels.schema import check_job
+from seqmodels.training import callbacks as resume
+from seqmodels.training.folder import FolderInUse, RunFolder
+from seqmodels.training.pipeline import train
 
 from .helpers import (
     CONF,
     ROOT,
     assert_refused,
+    check_job,
     last_line,
     logged_rows,
     results,
@@ -197,10 +198,10 @@ def test_resume_keeps_the_saved_config_even_when_conf_changed(tmp_path):
     assert cfg.task.datamodule.n_points == 300 and cfg.model.hidden_size == 8  # its own
     assert cfg.trainer.max_epochs == 7 and cfg.threads == 1  # allowed at resume
     with pytest.raises(ConfigError) as err:
-        check_job([f"resume={run_dir}", "task.module.optimizer.lr=0.1"], conf)
+        check_job([f"resume={run_dir}", "optimizer.lr=0.1"], conf)
     message = str(err.value)
-    assert "task.module.optimizer.lr=0.1 would change them" in message and "\n" not in message
-    assert "start a new run: python train.py model.hidden_size=8 task.module.optimizer" in message
+    assert "optimizer.lr=0.1 would change them" in message and "\n" not in message
+    assert "start a new run: python train.py model.hidden_size=8 optimizer" in message
     with pytest.raises(ConfigError, match="model=gru would change them"):
         check_job([f"resume={run_dir}", "model=gru"], conf)
     check_job([f"resume={run_dir}", "model=lstm", "model.hidden_size=8"], conf)  # no change
@@ -211,7 +212,7 @@ def test_resume_keeps_the_saved_config_even_when_conf_changed(tmp_path):
 
 HOLD = """
 import sys, time
-from seqmodels.runs import RunFolder
+from seqmodels.training.folder import RunFolder
 RunFolder(sys.argv[1]).lock()
 print("held", flush=True)
 time.sleep(60)
@@ -294,9 +295,9 @@ def test_every_json_file_is_strict_json(tmp_path):
 
 @pytest.mark.integration
 def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
-    from seqmodels.resume import Diverged
+    from seqmodels.training.callbacks import Diverged
 
-    cfg = compose_cfg(*TINY, "task.module.optimizer.lr=1e30", "task.gradient_clip_val=null")
+    cfg = compose_cfg(*TINY, "optimizer.lr=1e30", "task.gradient_clip_val=null")
     with pytest.raises(Diverged) as err:
         train(cfg, tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())  # strict JSON
@@ -310,7 +311,7 @@ def test_a_diverged_run_exits_1_with_one_line(tmp_path):
     """The issue's command: clipping keeps the training loss finite for a step, while the
     validation MSE already overflows (this run used to end "ok" by early stopping)."""
     run_dir = tmp_path / "run"
-    result = run_train("task.module.optimizer.lr=1e30", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    result = run_train("optimizer.lr=1e30", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert_refused(result, "error: the val/mse is inf at epoch 0, step 1")
     assert "diverged" in last_line(result)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -320,7 +321,7 @@ def test_a_diverged_run_exits_1_with_one_line(tmp_path):
 @pytest.mark.e2e
 def test_a_sweep_counts_diverged_jobs_as_failed_and_exits_1(tmp_path):
     sweep, result = run_sweep(
-        "-m", *TINY, "task.gradient_clip_val=null", "task.module.optimizer.lr=0.003,1e30",
+        "-m", *TINY, "task.gradient_clip_val=null", "optimizer.lr=0.003,1e30",
         cwd=tmp_path, status=1,
     )  # fmt: skip
     assert "error: 1 of 2 jobs failed" in result.stderr

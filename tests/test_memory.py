@@ -129,7 +129,7 @@ def test_the_memory_task_composes_with_its_tuned_settings(compose_cfg):
 
 @pytest.mark.integration
 def test_lstm_learns_a_short_lag_and_reports_chance_beside_its_accuracy(compose_cfg, tmp_path):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     cfg = compose_cfg(
         "task=memory",

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from lightning.pytorch.accelerators import CUDAAccelerator
 
 from seqmodels.data import IMDBDataModule, SineDataModule
-from seqmodels.models import Forecaster, RecurrentNet
-from seqmodels.pipeline import build_run
+from seqmodels.models import RecurrentNet
+from seqmodels.tasks import Forecaster
+from seqmodels.training.pipeline import build_run
 
 from .helpers import quiet_trainer
 

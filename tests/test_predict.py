@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqmodels.data import SineDataModule
-from seqmodels.models import Forecaster
+from seqmodels.tasks import Forecaster
 
 pytestmark = pytest.mark.unit
 

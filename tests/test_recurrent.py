@@ -3,7 +3,7 @@ import torch
 
 from seqmodels.errors import ConfigError
 from seqmodels.models import CELLS, RecurrentNet
-from seqmodels.models.recurrent import READOUTS
+from seqmodels.models.base import READOUTS
 
 pytestmark = pytest.mark.unit
 

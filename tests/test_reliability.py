@@ -13,14 +13,14 @@ import torch
 
 import seqmodels
 from seqmodels.data import IMDBDataModule, SineDataModule
-from seqmodels.data.imdb import BucketBatchSampler
+from seqmodels.data.imdb.reviews import BucketBatchSampler
 from seqmodels.errors import ConfigError
 from seqmodels.files import write_json
-from seqmodels.schema import check_command_line
 
 from .helpers import (
     assert_ok,
     assert_refused,
+    check_before_writing,
     last_line,
     logged_rows,
     read_rows,
@@ -266,7 +266,10 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
     ("override", "message"),
     [
         ("task=sines", "task=sines is not a task config; choose one of imdb, memory, series, sine"),
-        ("model=lstmm", "model=lstmm is not a model config; choose one of gru, lstm, rnn"),
+        (
+            "model=lstmm",
+            "model=lstmm is not a model config; choose one of cnn, gru, lstm, rnn, transformer",
+        ),
         ("trainer=tpu", "trainer=tpu is not a trainer config; choose one of cpu, ddp, debug"),
         ("model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),
         ("model.num_layers=0", "model.num_layers=0 must be > 0"),
@@ -278,18 +281,18 @@ def test_bucket_batches_shard_across_ranks_and_follow_the_epoch(tiny_imdb):
         ("task.datamodule.test_size=85", "leave no training windows"),
         ("resume=/nonexistent/run", "resume=/nonexistent/run is not a run folder"),
         ("model.hidden_size=abc", "model.hidden_size='abc' must be a whole number"),
-        ("task.module.optimizer.lr=abc", "task.module.optimizer.lr='abc' must be a number"),
+        ("optimizer.lr=abc", "optimizer.lr='abc' must be a number"),
         ("seed=abc", "seed='abc' must be a whole number"),
         ("task.datamodule.n_points=1e3", "n_points=1000.0 must be a whole number; write task"),
         ("model.hidden_size=[1,2", "model.hidden_size=[1,2 is not a valid override"),
         ("model=lstm,", "model=lstm, is not a valid override"),
-        ("model=null", "model=null leaves the run without a model; choose one of gru, lstm"),
+        ("model=null", "model=null leaves the run without a model; choose one of cnn, gru, lstm"),
         ("task.datamodule.val_size=0.001", "val_size=0.001 leaves no windows (0.001 of 90"),
         (
             "model.hiden_size=3",
             "model.hiden_size is no setting of this run; did you mean model.hidden_size?",
         ),
-        ("task.module.optimizer.lr=-1", "task.module.optimizer.lr=-1 must be > 0"),
+        ("optimizer.lr=-1", "optimizer.lr=-1 must be > 0"),
         ("threads=0", "threads=0 must be >= 1"),
         ("seed=-1", "seed=-1 must be in [0, 4294967295]"),
         ("trainer.max_epochs=0", "trainer.max_epochs=0 must be >= 1"),
@@ -301,7 +304,7 @@ def test_bad_input_is_refused_with_one_line_before_hydra_starts(tmp_path, overri
     """What train.py checks before Hydra writes anything (the same code, in this process)."""
     run_dir = tmp_path / "run"
     with pytest.raises(ConfigError) as err:
-        check_command_line([override, f"hydra.run.dir={run_dir}"])
+        check_before_writing([override, f"hydra.run.dir={run_dir}"])
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not run_dir.exists()
 
@@ -443,7 +446,7 @@ def test_an_interrupted_write_leaves_the_old_file_whole_and_no_part(tmp_path, mo
 def test_same_seed_and_deterministic_flag_give_identical_metrics(
     compose_cfg, tmp_path, task, model
 ):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     overrides = [f"task={task}", f"model={model}", "trainer.deterministic=true", "seed=7"]
     overrides += ["trainer.enable_progress_bar=false", "trainer.max_epochs=2", "threads=1"]

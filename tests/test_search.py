@@ -22,10 +22,10 @@ from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from seqmodels import sweeps
 from seqmodels.errors import ConfigError
-from seqmodels.search import override_value, search_space
-from seqmodels.summarize import SummaryCallback
+from seqmodels.sweeps import folders, multirun
+from seqmodels.sweeps.search import override_value, search_space
+from seqmodels.sweeps.summarize import SummaryCallback
 
 from .helpers import (
     CONF,
@@ -291,15 +291,15 @@ def test_swept_paths_give_one_level_job_folders_a_summary_and_exit_status_1(tmp_
 
 @pytest.mark.unit
 def test_job_folder_names_are_one_level_safe_readable_and_distinct():
-    assert sweeps.job_folder(3, "model=lstm,seed=1") == "3_model=lstm,seed=1"
-    assert sweeps.job_folder(0, "") == "0_"
-    odd = sweeps.job_folder(1, "task.datamodule.data_dir=/data/imdb v2,model=rnn")
+    assert folders.job_folder(3, "model=lstm,seed=1") == "3_model=lstm,seed=1"
+    assert folders.job_folder(0, "") == "0_"
+    odd = folders.job_folder(1, "task.datamodule.data_dir=/data/imdb v2,model=rnn")
     assert odd.startswith("1_task.datamodule.data_dir=data_imdb_v2-") and odd.endswith(",model=rnn")
     assert "/" not in odd and " " not in odd
-    other = sweeps.job_folder(1, "task.datamodule.data_dir=/data/imdb_v2,model=rnn")
+    other = folders.job_folder(1, "task.datamodule.data_dir=/data/imdb_v2,model=rnn")
     assert other != odd  # values that read alike keep distinct folders
-    long = sweeps.job_folder(12, ",".join(f"key{i}=" + "x" * 30 for i in range(20)))
-    assert len(long) <= sweeps.MAX_NAME and long.startswith("12_key0=")
+    long = folders.job_folder(12, ",".join(f"key{i}=" + "x" * 30 for i in range(20)))
+    assert len(long) <= folders.MAX_NAME and long.startswith("12_key0=")
 
 
 @pytest.mark.unit
@@ -343,12 +343,12 @@ def test_ddp_in_any_multirun_is_refused_with_one_line_before_anything_starts(tmp
 @pytest.mark.unit
 def test_slurm_launchers_may_run_ddp_jobs_and_single_ddp_runs_are_no_multirun():
     slurm = {"trainer": ["ddp"], "hydra/launcher": ["slurm"]}
-    sweeps.check_multirun(slurm, ["-m"], CONF)  # SLURM starts each job's processes itself
-    sweeps.check_multirun({"trainer": ["ddp"]}, [], CONF)  # one DDP run
+    multirun.check_multirun(slurm, ["-m"], CONF)  # SLURM starts each job's processes itself
+    multirun.check_multirun({"trainer": ["ddp"]}, [], CONF)  # one DDP run
     with pytest.raises(ConfigError, match="hydra/launcher=joblib"):
-        sweeps.check_multirun({"trainer": ["ddp"], "hydra/launcher": ["joblib"]}, ["-m"], CONF)
-    assert sweeps.is_multirun({"experiment": ["compare_sine"]}, [], CONF) is False
-    assert sweeps.is_multirun({"hparams_search": ["lstm_imdb"]}, [], CONF) is True
+        multirun.check_multirun({"trainer": ["ddp"], "hydra/launcher": ["joblib"]}, ["-m"], CONF)
+    assert multirun.is_multirun({"experiment": ["compare_sine"]}, [], CONF) is False
+    assert multirun.is_multirun({"hparams_search": ["lstm_imdb"]}, [], CONF) is True
 
 
 # --- The search space --------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def test_search_space_reads_hydra_sweep_syntax_as_optuna_distributions():
     )
     assert fixed == ["model.hidden_size=16", "trainer.max_epochs=2"]
     assert "model.hidden_size" not in space
-    assert space["task.module.optimizer.lr"] == FloatDistribution(1e-3, 3e-2, log=True)
+    assert space["optimizer.lr"] == FloatDistribution(1e-3, 3e-2, log=True)
     assert space["task.datamodule.batch_size"] == CategoricalDistribution([16, 32, 64])
     assert space["seed"] == IntDistribution(0, 9, step=3)  # 0, 3, 6, 9: range's end excluded
     assert override_value("/data/imdb") == "/data/imdb"

@@ -15,7 +15,7 @@ import seqmodels
 from seqmodels.data.series import SeriesDataModule, read_series
 from seqmodels.errors import ConfigError
 from seqmodels.evaluation import PersistenceForecast
-from seqmodels.summarize import load_jobs
+from seqmodels.sweeps.summarize import load_jobs
 
 from .helpers import ROOT, refusal, run_sweep
 

@@ -6,7 +6,7 @@ from lightning.fabric.utilities.data import _set_sampler_epoch
 
 from seqmodels.data import SineDataModule, sine_series
 from seqmodels.errors import ConfigError
-from seqmodels.models import Forecaster
+from seqmodels.tasks import Forecaster
 
 
 @pytest.mark.unit

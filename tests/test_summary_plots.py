@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from seqmodels import plots
-from seqmodels.summarize import group_jobs, load_jobs, numeric_key, summarize
+from seqmodels.plots import summary as plots
+from seqmodels.sweeps.summarize import group_jobs, load_jobs, numeric_key, summarize
 
 from .helpers import quiet_trainer
 
@@ -154,7 +154,7 @@ def test_the_predictions_plot_names_model_seed_and_mse(tmp_path, monkeypatch):
 
     from seqmodels.data import SineDataModule
     from seqmodels.evaluation import OracleForecast
-    from seqmodels.models import Forecaster
+    from seqmodels.tasks import Forecaster
 
     titles = []
     monkeypatch.setattr(plots.plt.Axes, "set_title", lambda ax, t, **kw: titles.append(t))

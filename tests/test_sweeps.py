@@ -12,8 +12,8 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from seqmodels import jobs
-from seqmodels.summarize import main as summarize_main
+from seqmodels.sweeps.summarize import main as summarize_main
+from seqmodels.training import jobs
 
 from .helpers import job_metrics, jobs_failed_line, last_line, read_rows, run_sweep
 
@@ -202,7 +202,7 @@ def test_a_stopped_sweep_job_says_to_complete_the_sweep(monkeypatch):
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from seqmodels.resume import resume_command
+    from seqmodels.training.callbacks import resume_command
 
     assert resume_command(Path("outputs/run")) == "python train.py resume=outputs/run"
     hydra_cfg = OmegaConf.create({"mode": RunMode.MULTIRUN, "sweep": {"dir": "outputs/sweep"}})

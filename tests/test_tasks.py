@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqmodels.checkpoints import check_task, read_checkpoint
+from seqmodels.checkpoints import module_class, read_checkpoint
 from seqmodels.errors import ConfigError
-from seqmodels.models import Forecaster
-from seqmodels.tasks import module_class, record
+from seqmodels.tasks import Forecaster
+from seqmodels.training.resuming import check_task
 
 pytestmark = pytest.mark.unit
 
@@ -20,17 +20,22 @@ def saved(tmp_path, **checkpoint) -> str:
 
 
 def test_a_checkpoint_records_the_class_its_module_and_the_task():
-    model = Forecaster(net={"cell": "gru", "hidden_size": 4}, optimizer={"name": "Adam"})
+    net = {"_target_": "seqmodels.models.RecurrentNet", "cell": "gru", "hidden_size": 4}
+    model = Forecaster(net=net, optimizer={"_target_": "torch.optim.Adam"})
     model.task = "series"
     checkpoint: dict = {}
-    record(checkpoint, model)
+    model.on_save_checkpoint(checkpoint)
     assert checkpoint == {
         "seqmodels_class": "Forecaster",
-        "seqmodels_module": "seqmodels.models.forecaster",
+        "seqmodels_module": "seqmodels.tasks.forecaster",
         "seqmodels_task": "series",
+        "seqmodels_format": 2,
     }
     assert module_class(checkpoint) is Forecaster
-    assert module_class({"seqmodels_class": "Forecaster"}) is Forecaster  # older checkpoints
+    # seqmodels 0.1 (format 1): the task modules lived in seqmodels.models
+    assert module_class({"seqmodels_class": "Forecaster"}) is Forecaster
+    old = {"seqmodels_class": "Forecaster", "seqmodels_module": "seqmodels.models.forecaster"}
+    assert module_class(old) is Forecaster
 
 
 @pytest.mark.parametrize(
@@ -51,9 +56,9 @@ def test_a_checkpoint_naming_anything_else_is_not_a_seqmodels_checkpoint(tmp_pat
 def test_resuming_another_tasks_checkpoint_names_its_task_even_with_the_same_module(tmp_path):
     checkpoint = {"seqmodels_class": "Forecaster", "seqmodels_task": "sine"}
     with pytest.raises(ConfigError) as err:
-        check_task(checkpoint, "x.ckpt", "series", "seqmodels.models.Forecaster")
+        check_task(checkpoint, "x.ckpt", "series", "seqmodels.tasks.Forecaster")
     assert str(err.value) == (
         "ckpt_path=x.ckpt holds a Forecaster of task=sine, but this run is task=series: "
         "resume it with task=sine, or start a new run"
     )
-    check_task(checkpoint, "x.ckpt", "sine", "seqmodels.models.Forecaster")  # the same task
+    check_task(checkpoint, "x.ckpt", "sine", "seqmodels.tasks.Forecaster")  # the same task

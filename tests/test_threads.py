@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqmodels.pipeline import build_run
+from seqmodels.training.pipeline import build_run
 
 pytestmark = pytest.mark.integration
 

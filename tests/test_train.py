@@ -84,7 +84,7 @@ def test_multirun_sweeps_models_into_one_sweep_folder(tmp_path):
 
 @pytest.mark.integration
 def test_ema_decay_checkpoints_and_tests_the_averaged_weights(compose_cfg, tmp_path):
-    from seqmodels.pipeline import train
+    from seqmodels.training.pipeline import train
 
     cfg = compose_cfg(
         "task.ema_decay=0.9", "trainer.max_epochs=10", "trainer.enable_progress_bar=false"

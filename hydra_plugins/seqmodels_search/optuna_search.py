@@ -1,7 +1,7 @@
 """Hydra finds sweepers only under the `hydra_plugins` package: this names seqmodels' search
 there. The search itself is seqmodels/search.py."""
 
-from seqmodels.search import Search
+from seqmodels.sweeps.search import Search
 
 
 class OptunaSearchSweeper(Search):

@@ -1,130 +1,202 @@
-"""What every seqmodels LightningModule shares: optimizer and scheduler from plain config."""
+"""What every network shares: reading token ids or feature vectors, padding, the readout, the head.
+
+A network is a plain `nn.Module` that a `conf/model/<name>.yaml` names by `_target_`. The run
+builds it with the data's sizes (`input_size`, `output_size`, `vocab_size`) and hands it to the
+task's LightningModule; it maps inputs `(B, T[, input_size])` with real lengths `(B,)` to
+`(B, output_size)`. `SequenceNet` does everything but the sequence encoder, so a new network
+only writes `encode` (see docs/models.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.fabric.utilities.data import AttributeDict
-from torch import Tensor
-from torchmetrics import MeanMetric, MetricCollection
+from torch import Tensor, nn
 
-from seqmodels.errors import ConfigError
-from seqmodels.models.recurrent import RecurrentNet
-from seqmodels.tasks import record
+from seqmodels.errors import ConfigError, check_positive
 
-STAGES = ("train", "val", "test")
+# How a sequence of states becomes one vector: the state at the last real step (the tutorial's
+# Keras layer), or pooled over the real steps (max/mean pooling over time, Johnson & Zhang 2016;
+# attention pooling, Yang et al. 2016).
+READOUTS = ("last", "max", "mean", "attention")
 
 
-class SeqModule(L.LightningModule):
-    """One shared step over `_loss_and_outputs`, per-epoch metrics, and the optimizer and LR
-    scheduler named in the hyperparameters.
+@dataclass
+class InputTrace:
+    """What the encoder read and wrote in the last forward pass of a trace.
 
-    Both are plain dicts such as `{"name": "AdamW", "lr": 1e-3}` and
-    `{"name": "ReduceLROnPlateau", "factor": 0.5, "patience": 2}` (`name` is a class in
-    `torch.optim` / `torch.optim.lr_scheduler`), so that checkpoints hold plain values only.
-    A scheduler's `interval` (default "epoch") and `monitor` (what a plateau scheduler watches,
-    default "val/loss") are Lightning's, not the scheduler's.
+    `inputs` `(B, T, I)` is a leaf that requires grad (differentiate a loss by it: the gradient
+    reaching each input step); `layer` is the module whose outputs `(B, T, H)` were recorded
+    (a recurrent network's first layer, forward direction: its gates can be recomputed from
+    them), None for a network that names none.
     """
 
-    task: str | None = None  # the task's name, recorded in checkpoints (set by the pipeline)
-    hparams: AttributeDict  # the arguments, by save_hyperparameters
-    net: RecurrentNet  # set by each task's module
-    train_metrics: MetricCollection  # set by each task's module, one collection per stage
-    val_metrics: MetricCollection
-    test_metrics: MetricCollection
+    layer: nn.Module | None = None
+    inputs: Tensor | None = None
+    outputs: Tensor | None = None
+    _handles: list[Any] = field(default_factory=list, repr=False)
 
-    def __init__(self, optimizer: dict[str, Any], scheduler: dict[str, Any] | None) -> None:
+
+class SequenceNet(nn.Module):
+    """Inputs -> `encode` -> one vector per sequence (`readout`) -> a linear head.
+
+    Inputs are feature vectors `(B, T, input_size)` or, when `vocab_size` is set, token ids
+    `(B, T)` looked up in an embedding of `embedding_dim`. Subclasses call `__init__`, build
+    their encoder over `self.input_size` features, then call `build_head(features)`, and
+    implement `encode(x, lengths) -> (B, T, features)`. Steps past `lengths` are padding: the
+    readout never counts them, so an encoder that keeps padding out of the real steps makes
+    the output independent of how much padding there is, or on which side.
+    """
+
+    readouts: tuple[str, ...] = READOUTS  # the readouts a subclass supports
+
+    def __init__(
+        self,
+        input_size: int = 1,
+        output_size: int = 1,
+        vocab_size: int | None = None,
+        embedding_dim: int = 64,
+        embedding_dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        embedding_init: float | None = None,
+        padding_idx: int = 0,
+        readout: str = "last",
+    ) -> None:
         super().__init__()
-        _lookup(torch.optim, optimizer.get("name"), "optimizer.name")
-        if scheduler:
-            _lookup(torch.optim.lr_scheduler, scheduler.get("name"), "scheduler.name")
-        # The mean loss of each stage, weighted by batch size. NaN checks would read the loss
-        # back to the host every step; a NaN loss shows up in the logged mean anyway.
-        self.train_loss, self.val_loss, self.test_loss = (
-            MeanMetric(nan_strategy="disable") for _ in STAGES
+        check_positive(
+            "model", output_size=output_size, input_size=input_size, embedding_dim=embedding_dim
         )
+        check_rates(embedding_dropout=embedding_dropout, word_dropout=word_dropout)
+        if readout not in self.readouts:
+            raise ConfigError(f"model.readout={readout!r} must be one of {list(self.readouts)}")
+        self.embedding: nn.Embedding | None = None
+        if vocab_size is not None:
+            check_positive("model", vocab_size=vocab_size)
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+            if embedding_init is not None:
+                # U(-a, a) instead of torch's N(0, 1); small vectors (Keras uses a = 0.05) keep
+                # a SimpleRNN's tanh out of saturation (IMDB: 82% vs 76% val accuracy, 5 epochs).
+                nn.init.uniform_(self.embedding.weight, -embedding_init, embedding_init)
+                with torch.no_grad():
+                    self.embedding.weight[padding_idx].zero_()
+            input_size = embedding_dim
+        self.input_size = input_size  # what the encoder reads per step
+        self.output_size = output_size
+        self.padding_idx = padding_idx
+        self.word_dropout = word_dropout
+        self.input_dropout = nn.Dropout(embedding_dropout)
+        self.readout = readout
 
-    def _loss_and_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
-        """The batch's mean loss, and the outputs and targets its metrics take."""
+    def build_head(self, features: int, dropout: float = 0.0) -> None:
+        """The readout's parameters and the linear head over `features` per step; subclasses
+        call it after building their encoder."""
+        self.dropout = nn.Dropout(dropout)
+        # attention pooling: one learned score per step, softmax over the real steps
+        self.attention = nn.Linear(features, 1) if self.readout == "attention" else None
+        self.head = nn.Linear(features, self.output_size)
+
+    def encode(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """States `(B, T, F)` of inputs `(B, T, input_size)`, the first `lengths` steps real."""
         raise NotImplementedError
 
-    def loss(self, batch: Any) -> Tensor:
-        """Mean loss of a batch; the gradient-flow callback differentiates it."""
-        return self._loss_and_outputs(batch)[0]
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Returns `(B, output_size)` from inputs `(B, T[, input_size])`.
 
-    def _shared_step(self, batch: Any, stage: str) -> tuple[Tensor, Tensor]:
-        """The batch's loss and outputs, accumulated into the stage's metrics."""
-        loss, outputs, targets = self._loss_and_outputs(batch)
-        self._update_metrics(stage, loss, outputs, targets)
-        return loss, outputs
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")[0]
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """Returns the batch's outputs, for evaluation callbacks' `on_test_batch_end`."""
-        return self._shared_step(batch, "test")[1]
-
-    def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
-        """Accumulates a batch into the stage's metrics; nothing is logged or read per step.
-
-        Lightning's `self.log` costs more than a small model's whole training step on CPU, and
-        any read of a value stalls a GPU; so the steps only update torchmetrics states on the
-        device, and each epoch's end logs them once.
+        `lengths` `(B,)` gives the real steps of right-padded sequences; without it, feature
+        sequences are taken as all real and token ids as padded wherever they equal
+        `padding_idx`, on either side.
         """
-        # The batch's loss once per sample: a mean weighted by batch size. (MeanMetric's own
-        # `weight` argument is dropped under nan_strategy="disable", torchmetrics 1.9.)
-        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(targets)))
-        getattr(self, f"{stage}_metrics").update(outputs.detach(), targets)
+        x, lengths = self.embed(x, lengths)  # (B, T, I), (B,)
+        h = self.encode(x, lengths)  # (B, T, F)
+        return self.head(self.dropout(self.read_out(h, lengths)))  # (B, output_size)
 
-    def _log_epoch(self, stage: str) -> None:
-        # Logged as Metric objects: Lightning computes them (synced across devices) and resets.
-        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), prog_bar=stage != "test")
-        self.log_dict(getattr(self, f"{stage}_metrics"), prog_bar=stage == "val")
+    def embed(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The encoder's inputs `(B, T, I)` (embedded, dropped out) and the real lengths `(B,)`."""
+        if self.embedding is not None:
+            if lengths is None:
+                x, lengths = self._left_align(x)
+            x = self.embedding(x)  # (B, T, E)
+        batch, steps = x.shape[:2]
+        if lengths is None:
+            lengths = torch.full((batch,), steps, device=x.device)
+        lengths = lengths.to(x.device)
+        if self.training and self.word_dropout:
+            # Word dropout (Iyyer et al., 2015): a step's whole input vector (a token's
+            # embedding) is dropped, so the model can't lean on a few memorized words; the
+            # others are scaled by 1 / (1 - p) as in dropout.
+            keep = torch.rand(x.shape[:2], device=x.device) >= self.word_dropout  # (B, T)
+            x = x * keep.unsqueeze(-1) / (1.0 - self.word_dropout)
+        return self.input_dropout(x), lengths
 
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+    def read_out(self, h: Tensor, lengths: Tensor) -> Tensor:
+        """One vector `(B, F)` per sequence from the states `(B, T, F)`; steps past `lengths`
+        are padding and never count."""
+        batch, steps = h.shape[:2]
+        if self.readout == "last":
+            return self.last_state(h, lengths)
+        real = torch.arange(steps, device=h.device) < lengths.unsqueeze(1)  # (B, T)
+        if self.readout == "max":
+            return h.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(dim=1)
+        if self.readout == "mean":
+            return (h * real.unsqueeze(-1)).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
+        assert self.attention is not None  # built for readout="attention"
+        scores = self.attention(h).squeeze(-1).masked_fill(~real, float("-inf"))  # (B, T)
+        return torch.einsum("bt,bth->bh", scores.softmax(dim=1), h)
 
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
+    def last_state(self, h: Tensor, lengths: Tensor) -> Tensor:
+        """The states `(B, F)` at each sequence's last real step."""
+        return h[torch.arange(h.size(0), device=h.device), lengths - 1]
 
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+    def traced_layer(self) -> nn.Module | None:
+        """The module whose outputs `trace_inputs` records (None: none)."""
+        return None
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        record(checkpoint, self)  # lets load_model pick the class, and resume check the task
+    @contextmanager
+    def trace_inputs(self) -> Iterator[InputTrace]:
+        """While open, each forward pass records in the yielded `InputTrace` what the encoder
+        reads (after embedding and input dropout) as a leaf tensor that requires grad, and the
+        outputs of `traced_layer()`.
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.task = checkpoint.get("seqmodels_task")  # a loaded model knows its task
+        Diagnostics such as `seqmodels.evaluation.GradientFlow` use it to measure how far back
+        in time the loss gradient reaches, whatever the encoder is.
+        """
+        trace = InputTrace(layer=self.traced_layer())
 
-    def configure_optimizers(self) -> Any:
-        optimizer_cfg = dict(self.hparams.optimizer)
-        optimizer_cls = _lookup(torch.optim, optimizer_cfg.pop("name"), "optimizer.name")
-        optimizer = optimizer_cls(self.parameters(), **optimizer_cfg)
-        if not self.hparams.get("scheduler"):
-            return optimizer
-        scheduler_cfg = dict(self.hparams.scheduler)
-        interval = scheduler_cfg.pop("interval", "epoch")
-        # what a plateau scheduler watches: the validation loss, which falls as every task
-        # improves (ReduceLROnPlateau's default mode is "min")
-        monitor = scheduler_cfg.pop("monitor", "val/loss")
-        scheduler_cls = _lookup(
-            torch.optim.lr_scheduler, scheduler_cfg.pop("name"), "scheduler.name"
-        )
-        scheduler = scheduler_cls(optimizer, **scheduler_cfg)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": monitor},
-        }
+        def take_input(_: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor:
+            trace.inputs = output.detach().requires_grad_()  # (B, T, I), a leaf
+            return trace.inputs
+
+        def take_output(_: nn.Module, args: tuple[Tensor, ...], output: Any) -> None:
+            trace.outputs = (output[0] if isinstance(output, tuple) else output).detach()
+
+        trace._handles = [self.input_dropout.register_forward_hook(take_input)]
+        if trace.layer is not None:
+            trace._handles.append(trace.layer.register_forward_hook(take_output))
+        try:
+            yield trace
+        finally:
+            for handle in trace._handles:
+                handle.remove()
+
+    def _left_align(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Moves the real tokens of each row to its front, whichever side the padding was on."""
+        padding = ids == self.padding_idx  # (B, T)
+        order = torch.argsort(padding.to(torch.int8), dim=1, stable=True)
+        lengths = (~padding).sum(dim=1).clamp(min=1)  # an all-padding row reads one pad token
+        return ids.gather(1, order), lengths
 
 
-def _lookup(module: Any, name: str | None, field: str) -> Any:
-    cls = getattr(module, name, None) if isinstance(name, str) else None
-    if not isinstance(cls, type):
-        raise ConfigError(f"{field}={name!r} is not a class in {module.__name__}")
-    return cls
+def check_rates(**rates: float) -> None:
+    """Raises ConfigError for the first dropout rate outside [0, 1)."""
+    for name, value in rates.items():
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"model.{name}={value} must be in [0, 1)")
+
+
+def real_steps(lengths: Tensor, steps: int) -> Tensor:
+    """`(B, T)` True at each sequence's real steps (the first `lengths`)."""
+    return torch.arange(steps, device=lengths.device) < lengths.unsqueeze(1)

@@ -1,0 +1,116 @@
+"""Where IMDB reviews come from: a local folder (parquet files or the extracted aclImdb/ release)
+or the Hugging Face hub; each split read and checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqmodels.errors import ConfigError
+
+HUB_DATASET = "stanfordnlp/imdb"
+SPLITS = ("train", "test")
+
+
+class DataError(ConfigError):
+    """The reviews could not be found or read; the message says what was tried."""
+
+
+def local_source(data_dir: Path) -> dict[str, Any]:
+    """Finds `train.parquet`/`test.parquet`, or an extracted `aclImdb/` release, in data_dir."""
+    if not data_dir.is_dir():
+        raise DataError(f"task.datamodule.data_dir={data_dir} is not a folder; {_HOW_TO_POINT}")
+    if all((data_dir / f"{split}.parquet").is_file() for split in SPLITS):
+        return {"kind": "parquet", "files": {s: data_dir / f"{s}.parquet" for s in SPLITS}}
+    for root in (data_dir, data_dir / "aclImdb"):
+        if all((root / split / label).is_dir() for split in SPLITS for label in ("neg", "pos")):
+            return {"kind": "aclimdb", "root": root}
+    raise DataError(
+        f"task.datamodule.data_dir={data_dir} holds neither train.parquet/test.parquet nor an "
+        f"aclImdb/ folder (train/pos/*.txt ...); {_HOW_TO_POINT}"
+    )
+
+
+_HOW_TO_POINT = (
+    "point task.datamodule.data_dir (or the IMDB_DIR environment variable) at a folder with "
+    "train.parquet/test.parquet (columns text, label) or the extracted aclImdb/ release"
+)
+
+
+def fingerprint(source: dict[str, Any]) -> str:
+    """Identifies the source's contents cheaply: file names, sizes and modification times."""
+    if source["kind"] == "hub":
+        return source["name"]
+    if source["kind"] == "parquet":
+        files = sorted(source["files"].values())
+    else:
+        files = sorted(source["root"].glob("t*/[np]*/*.txt"))
+    return json.dumps([(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+
+
+def read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarray]:
+    """Texts and 0/1 labels of one split, checked."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    where = source.get("files", {}).get(split) or source.get("root") or source.get("name")
+    try:
+        if source["kind"] == "hub":
+            ds = datasets.load_dataset(source["name"], split=split)
+        elif source["kind"] == "parquet":
+            ds = datasets.load_dataset("parquet", data_files={split: str(where)}, split=split)
+        else:
+            folder_texts: list[str] = []
+            folder_labels: list[int] = []
+            for label, name in enumerate(("neg", "pos")):
+                files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
+                folder_texts += [f.read_text(encoding="utf-8") for f in files]
+                folder_labels += [label] * len(files)
+            ds = datasets.Dataset.from_dict({"text": folder_texts, "label": folder_labels})
+    except Exception as err:  # any reader failure becomes one line naming the file
+        raise DataError(f"could not read the IMDB {split} split from {where}: {err}") from None
+    missing = {"text", "label"} - set(ds.column_names)
+    if missing:
+        raise DataError(
+            f"{where} lacks the column(s) {sorted(missing)}; it has {ds.column_names}. "
+            "IMDB files need a string column 'text' and a 0/1 column 'label'"
+        )
+    table = ds.data.table
+    texts = table.column("text").to_pylist()
+    labels = np.asarray(table.column("label").to_numpy(zero_copy_only=False))
+    if len(texts) == 0:
+        raise DataError(f"{where} holds no reviews")
+    if not np.isin(labels, (0, 1)).all():
+        raise DataError(
+            f"{where} has labels {sorted(set(labels.tolist()) - {0, 1})[:5]} outside {{0, 1}}"
+        )
+    empty = [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+    if empty:
+        raise DataError(
+            f"{where} has {len(empty)} empty or missing texts (first at row {empty[0]})"
+        )
+    return texts, labels.astype(np.int64)
+
+
+def _review_id(path: Path) -> int:
+    """aclImdb files are named <id>_<rating>.txt; order them by id."""
+    stem = path.stem.split("_")[0]
+    return int(stem) if stem.isdigit() else -1
+
+
+def hub_source(name: str) -> dict[str, Any]:
+    """The hub source, after a quick reachability check (datasets would retry for ~25 s)."""
+    if not os.environ.get("HF_HUB_OFFLINE"):
+        try:
+            socket.create_connection(("huggingface.co", 443), timeout=5).close()
+        except OSError as err:
+            raise DataError(
+                f"no data_dir is set and the Hugging Face hub ({name}) can't be reached ({err}); "
+                f"{_HOW_TO_POINT}"
+            ) from None
+    return {"kind": "hub", "name": name}

@@ -1,0 +1,73 @@
+"""What a multirun may start, decided before Hydra starts: `check_multirun` refuses a multirun
+that would start DDP processes wrongly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from seqmodels.errors import ConfigError
+
+SLURM_LAUNCHERS = ("slurm", "submitit_slurm")  # they start a job's DDP processes themselves
+
+
+def is_multirun(values: Mapping[str, Sequence[str]], flags: Sequence[str], conf: Path) -> bool:
+    """Whether the command starts a multirun: `-m`, `hydra.mode=MULTIRUN`, or a config of
+    `hparams_search/` or `experiment/` that sets `hydra.mode: MULTIRUN`."""
+    if {"-m", "--multirun"} & set(flags) or "MULTIRUN" in values.get("hydra.mode", []):
+        return True
+    return any(
+        _hydra_mode(conf / group / f"{name}.yaml") == "MULTIRUN"
+        for group in ("hparams_search", "experiment")
+        for name in values.get(group, [])
+    )
+
+
+def starts_ddp(values: Mapping[str, Sequence[str]], conf: Path) -> bool:
+    """Whether any job of the command would train with a DDP strategy (a `trainer=` choice, a
+    `trainer.strategy=` value, or an experiment or search that overrides /trainer)."""
+    trainers = list(values.get("trainer", []))
+    for group in ("hparams_search", "experiment"):
+        for name in values.get(group, []):
+            trainers += _trainer_overrides(conf / group / f"{name}.yaml")
+    strategies = list(values.get("trainer.strategy", []))
+    for name in trainers:
+        path = conf / "trainer" / f"{name}.yaml"
+        if path.is_file():
+            strategies.append(str((yaml.safe_load(path.read_text()) or {}).get("strategy", "")))
+    return any("ddp" in str(strategy) for strategy in strategies)
+
+
+def check_multirun(values: Mapping[str, Sequence[str]], flags: Sequence[str], conf: Path) -> None:
+    """Raises ConfigError for DDP inside a multirun that would not run it correctly: Lightning
+    starts a job's other DDP processes with the whole command, so each would run the whole sweep
+    (or a search of its own). SLURM launchers start each job's DDP processes themselves."""
+    if not (is_multirun(values, flags, conf) and starts_ddp(values, conf)):
+        return
+    launcher = (values.get("hydra/launcher") or ["basic"])[0]
+    if launcher not in SLURM_LAUNCHERS:
+        raise ConfigError(
+            f"trainer=ddp in a multirun under hydra/launcher={launcher} would start each job's "
+            "processes with the whole sweep; run the DDP jobs one by one, or with "
+            "hydra/launcher=slurm (SLURM starts one process per device: "
+            "hydra.launcher.tasks_per_node=devices)"
+        )
+
+
+def _load(path: Path) -> dict:
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _hydra_mode(path: Path) -> str | None:
+    return str((_load(path).get("hydra") or {}).get("mode", "")) or None
+
+
+def _trainer_overrides(path: Path) -> list[str]:
+    """The trainer configs a `# @package _global_` file selects with `override /trainer: X`."""
+    found = []
+    for entry in _load(path).get("defaults") or []:
+        if isinstance(entry, dict):
+            found += [str(v) for k, v in entry.items() if k in ("override /trainer", "/trainer")]
+    return found

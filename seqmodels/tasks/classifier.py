@@ -1,0 +1,98 @@
+"""Binary sentiment classification of token sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
+
+from seqmodels.data.text import UNK_ID, pad_batch, tokenize
+from seqmodels.models import build_net
+from seqmodels.tasks.base import SeqModule
+
+
+class SentimentClassifier(SeqModule):
+    """A positive/negative logit per review, trained with BCE-with-logits.
+
+    The vocabulary is a hyperparameter (a plain list of words), so a checkpoint carries all it
+    needs to classify raw text with `predict`.
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any],
+        vocab: list[str],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        max_len: int = 500,
+        truncation: str = "pre",
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        self.save_hyperparameters(logger=False)  # the vocabulary is too long for a logger
+        self.net = build_net(net, vocab_size=len(vocab), output_size=1)
+        # validate_args=False: the input checks read values back to the host on every update.
+        metrics = MetricCollection(
+            {
+                "acc": BinaryAccuracy(validate_args=False),
+                "f1": BinaryF1Score(validate_args=False),
+                "auroc": BinaryAUROC(validate_args=False),
+            }
+        )
+        self.train_metrics = MetricCollection(
+            {"acc": BinaryAccuracy(validate_args=False)}, prefix="train/"
+        )
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def forward(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Logits `(B,)` for ids `(B, T)`; without `lengths`, id 0 marks padding on either side."""
+        return self.net(ids, lengths).squeeze(-1)
+
+    def _loss_and_outputs(
+        self, batch: tuple[Tensor, Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        ids, lengths, labels = batch
+        logits = self(ids, lengths)  # (B,)
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        return loss, torch.sigmoid(logits), labels.long()
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {word: i for i, word in enumerate(self.hparams.vocab)}
+
+    def encode(self, text: str) -> list[int]:
+        """Word ids of a raw text, cut to `max_len` on the configured side."""
+        ids = [self._index.get(word, UNK_ID) for word in tokenize(text)]
+        max_len = self.hparams.max_len
+        return ids[-max_len:] if self.hparams.truncation == "pre" else ids[:max_len]
+
+    @torch.no_grad()
+    def predict(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
+        """Positive-class probabilities `(N,)` for raw review texts.
+
+        Texts are tokenized as in training and cut to `max_len` tokens (keeping the end when
+        truncation is "pre"). Unknown words read as `<unk>`; an empty text reads as one
+        padding token, so it gets the model's answer for "no evidence".
+        """
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise TypeError(f"predict takes a list of strings, not {type(texts).__name__}")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"predict takes strings; item {i} is a {type(text).__name__}")
+        was_training = self.training
+        self.eval()
+        probabilities = []
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start : start + batch_size]
+            ids, lengths, _ = pad_batch(
+                [(torch.tensor(self.encode(t), dtype=torch.long), 0) for t in chunk]
+            )
+            probabilities.append(torch.sigmoid(self(ids.to(self.device), lengths)).cpu())
+        self.train(was_training)
+        return torch.cat(probabilities) if probabilities else torch.empty(0)

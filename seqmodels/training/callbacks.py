@@ -1,0 +1,237 @@
+"""The run machinery's Lightning callbacks: what lets a run be stopped and continued exactly
+(its random state, its decision to stop, checkpoints that move with their folder, what a signal
+saves), the end of a diverged run, and the clock of its training epochs. (The callbacks that
+score a run are in seqmodels.evaluation; the console's epoch lines in training/console.py.)"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from seqmodels.files import atomic_path
+
+
+class TrainingClock(Callback):
+    """Time spent in training epochs (validation excluded) and the samples trained on."""
+
+    def __init__(self) -> None:
+        self.seconds, self.samples = 0.0, 0
+        self._epoch_start: float | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._epoch_start = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        if self._epoch_start is None:
+            self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        self.samples += len(batch[-1])  # targets come last in every task's batches
+        self._last_end = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self._epoch_start is not None:
+            self.seconds += self._last_end - self._epoch_start
+
+    @property
+    def samples_per_second(self) -> float | None:
+        return round(self.samples / self.seconds, 1) if self.seconds else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "samples": self.samples}  # a resumed run adds to them
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seconds, self.samples = state_dict["seconds"], state_dict["samples"]
+
+
+class RandomState(Callback):
+    """Carries the random generators in checkpoints, so that a resumed run draws the same
+    shuffles and dropout masks as one never stopped (as plain tensors and tuples: they load with
+    `weights_only=True`)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+        kind, keys, pos, has_gauss, cached = state
+        return {
+            "torch": torch.get_rng_state(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+            "python": random.getstate(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # Restored before the sanity check, which draws nothing (no shuffling, no dropout).
+        torch.set_rng_state(state_dict["torch"])
+        kind, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        random.setstate(state_dict["python"])
+
+
+class StopDecision(Callback):
+    """Carries `trainer.should_stop` in checkpoints. Early stopping (or a stopping threshold)
+    decides at an epoch's end, and that epoch's checkpoint is the last: without this, a run
+    killed after the decision (during its final validation or test) would train on when
+    resumed, and could end with another best epoch than the run never stopped."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._trainer: L.Trainer | None = None
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"should_stop": bool(self._trainer and self._trainer.should_stop)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.stopped = state_dict["should_stop"]
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.stopped:  # restored: the fit loop ends before another epoch, as it did
+            trainer.should_stop = True
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose record of the best checkpoints follows its run folder when the
+    folder is moved or copied to another machine (Lightning's drops that record when the
+    folder's path changed, and a resumed run would then pick its best among later epochs only)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        best = state_dict.get("best_model_path")
+        if old and self.dirpath and old != self.dirpath and best != self._moved(best, old):
+            state_dict = dict(state_dict, dirpath=self.dirpath)
+            for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                state_dict[key] = self._moved(state_dict.get(key), old)
+            state_dict["best_k_models"] = {
+                self._moved(path, old): score
+                for path, score in (state_dict.get("best_k_models") or {}).items()
+            }
+        super().load_state_dict(state_dict)
+
+    def _moved(self, path: str | None, old: str) -> str | None:
+        if not path or not str(path).startswith(str(old)):
+            return path
+        moved = Path(str(self.dirpath)) / Path(path).relative_to(old)
+        return str(moved) if moved.is_file() else path  # else a checkpoint from another run
+
+
+def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:
+    """The file names of every checkpoint the ModelCheckpoint states in `checkpoint` know."""
+    names = set()
+    for key, state in checkpoint.get("callbacks", {}).items():
+        if key.startswith(("ModelCheckpoint", "RunCheckpoint")) and isinstance(state, dict):
+            paths = [state.get(k) for k in ("best_model_path", "kth_best_model_path")]
+            paths += list(state.get("best_k_models") or {})
+            names |= {Path(p).name for p in paths if p}
+    return names
+
+
+class Diverged(RuntimeError):
+    """The training loss (or the monitored validation metric) stopped being a finite number."""
+
+    def __init__(self, value: float, epoch: int, step: int, what: str = "training loss") -> None:
+        super().__init__(f"the {what} is {value} at epoch {epoch}, step {step}")
+        self.value, self.epoch, self.step, self.what = value, epoch, step, what
+
+
+class StopOnDivergence(Callback):
+    """Ends the run at the first non-finite training loss (a learning rate far too high, an
+    exploding gradient) with Diverged, rather than training on NaN weights to the last epoch.
+
+    The check reads the loss back from the device: on CPU after every step (free), on an
+    accelerator every `log_every_n_steps` steps and at each epoch's end, where Lightning syncs
+    anyway; the step reported is the first non-finite one either way.
+    """
+
+    def __init__(self, monitor: str | None = None) -> None:
+        self.monitor = monitor  # a validation metric that must stay finite too
+        self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss, or -1
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if not isinstance(loss, torch.Tensor):
+            return
+        step = torch.tensor(trainer.global_step, device=loss.device)
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, device=loss.device, dtype=torch.long)
+        bad = ~torch.isfinite(loss.detach()) & (self._first_bad < 0)
+        self._first_bad = torch.where(bad, step, self._first_bad)
+        if loss.device.type == "cpu" or trainer.global_step % trainer.log_every_n_steps == 0:
+            self._check(trainer, loss)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._check(trainer, None)
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Weights blown up by a huge step can keep a clipped training loss finite for a while,
+        # while their predictions already overflow (early stopping would end such a run "ok").
+        value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
+        if trainer.state.fn == "fit" and value is not None and not torch.isfinite(value):
+            raise Diverged(
+                float(value), trainer.current_epoch, trainer.global_step, str(self.monitor)
+            )
+
+    def _check(self, trainer: L.Trainer, loss: torch.Tensor | None) -> None:
+        if self._first_bad is None:
+            return
+        step = int(self._first_bad)
+        if step >= 0:
+            value = float(loss.detach()) if loss is not None else math.nan
+            raise Diverged(value, trainer.current_epoch, step)
+
+
+class Interrupted(Callback):
+    """On SIGTERM, Ctrl-C, or submitit's exit after requeueing a SLURM job (a SystemExit from
+    its signal handler): saves the state in hand as checkpoints/interrupted.ckpt and says how to
+    resume (last.ckpt already holds the last finished epoch)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def on_exception(
+        self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SystemExit):  # SIGTERMException too
+            return
+        if trainer.world_size == 1:  # under DDP the other ranks may be gone: no collective save
+            trainer.save_checkpoint(
+                self.run_dir / "checkpoints" / "interrupted.ckpt", weights_only=False
+            )
+        if trainer.is_global_zero:
+            line = f"Interrupted in epoch {trainer.current_epoch}; "
+            if os.environ.get("SLURM_JOB_ID"):
+                line += "a requeued SLURM job continues from last.ckpt when it restarts; else "
+            print(f"{line}continue with: {resume_command(self.run_dir)}", flush=True)
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues a stopped run: its sweep, when it is a job of one."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"python train.py -m resume_sweep={HydraConfig.get().sweep.dir}"
+    return f"python train.py resume={run_dir}"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Saves each checkpoint beside its final name and renames it there. (Lightning's own save
+    goes through the system's temporary folder; where that is another disk, the last move is a
+    copy, and a run killed during it leaves half a checkpoint.)"""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)

@@ -1,0 +1,151 @@
+"""A Hydra job: its config, what it gets from the machine (threads, a GPU), how it ends."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import math
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from seqmodels.config.keys import RUN_KEYS
+from seqmodels.config.resolvers import config_saved_now, run_folder_of
+from seqmodels.errors import ConfigError
+from seqmodels.training import console
+from seqmodels.training.callbacks import Diverged
+from seqmodels.training.folder import FolderInUse, RunFolder, is_main_process, scheduler_restarts
+from seqmodels.training.pipeline import main_metric, train
+from seqmodels.training.resuming import resumed_config
+
+log = logging.getLogger(__name__)
+_claimed_gpu: dict[str, Any] = {}  # this process's GPU under the gpu_per_job launcher
+
+
+def cores() -> int:
+    """The CPU cores this process may run on (a cluster's allocation, not the whole machine)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parallel_jobs(n_jobs: int, available: int | None = None) -> int:
+    """joblib's reading of n_jobs: -1 is one job per core, -2 all cores but one, and so on."""
+    available = available or cores()
+    return max(1, n_jobs if n_jobs > 0 else available + 1 + n_jobs)
+
+
+def assign_resources(cfg: DictConfig, hydra_cfg: Any) -> None:
+    """Under the joblib launchers, split the cores between the parallel jobs (jobs x threads
+    <= cores, unless `threads` is set) and, with `hydra/launcher=gpu_per_job`, give this job a
+    GPU of its own."""
+    launcher = hydra_cfg.runtime.choices.get("hydra/launcher", "basic")
+    if launcher not in ("joblib", "gpu_per_job"):
+        return
+    jobs = parallel_jobs(hydra_cfg.launcher.n_jobs)
+    if not cfg.get("threads"):
+        torch.set_num_threads(max(1, cores() // jobs))
+    if launcher == "gpu_per_job":
+        with open_dict(cfg):
+            cfg.trainer.accelerator = "gpu"
+            cfg.trainer.devices = [claim_gpu(Path(hydra_cfg.sweep.dir), jobs)]
+
+
+def claim_gpu(sweep_dir: Path, n_gpus: int) -> int:
+    """The first GPU index no other worker process of this sweep holds; kept for this process's
+    life (joblib reuses its workers), released by the OS when the process ends."""
+    if "index" in _claimed_gpu:
+        return _claimed_gpu["index"]
+    locks = sweep_dir / ".gpu_locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    for index in range(n_gpus):
+        handle = open(locks / f"{index}.lock", "w")  # noqa: SIM115 (held open on purpose)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed_gpu.update(index=index, handle=handle)
+        return index
+    raise RuntimeError(f"all {n_gpus} GPUs are held by other jobs of {sweep_dir}")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """One Hydra job (a run, or one job of a sweep) in the folder Hydra gave it; returns the
+    value a sweeper optimizes.
+
+    A run that continues (`resume=`, a `ckpt_path=` in a run's folder, a job of `resume_sweep=`,
+    and every DDP process but rank 0) takes its folder's own saved config, with the typed
+    overrides that `training.resuming.RESUME_OVERRIDES` allows. A single run stops with one line,
+    `error: ...`, for bad input (and removes the folder Hydra made for it), a folder another
+    process holds, or a diverged loss. In a sweep the job's metrics.json records the failure
+    (never in a folder another process holds) and the other jobs go on.
+    """
+    hydra_cfg = HydraConfig.get()
+    folder = RunFolder(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    console.setup()  # Lightning's lines and warnings into train.log, each warning once
+    log.info("Run folder: %s", folder.path)
+    try:
+        cfg = job_config(cfg, hydra_cfg, folder)
+        assign_resources(cfg, hydra_cfg)
+        metrics = train(cfg, folder.path)
+    except SIGTERMException:  # last.ckpt and interrupted.ckpt are saved: exit as killed by it
+        raise SystemExit(128 + signal.SIGTERM) from None
+    except (FolderInUse, Diverged, ConfigError) as err:
+        if isinstance(err, ConfigError) and not isinstance(err, FolderInUse):
+            if multirun:
+                folder.record_failure(cfg, err)
+            elif config_saved_now(folder.path) and is_main_process():
+                folder.remove_unstarted()  # refused before it started: no junk folder
+        line = f"error: {err}"
+        if isinstance(err, Diverged):
+            line += (
+                f"; stopped (metrics.json says diverged). Lower optimizer.lr "
+                f"(now {OmegaConf.select(cfg, 'optimizer.lr')}) or set task.gradient_clip_val"
+            )
+        if not multirun:
+            raise SystemExit(line) from None
+        log.error("job %s: %s", hydra_cfg.job.num, line)
+        return math.nan  # a failed trial for a sweeper; the other jobs go on
+    except Exception as err:
+        folder.record_failure(cfg, err)
+        if not multirun:
+            raise
+        log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
+        return math.nan
+    console.report(folder.path, metrics, cfg.task.get("test_metric"))
+    return main_metric(cfg, metrics)
+
+
+def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig:
+    """The config the job runs with: for a run that continues, its folder's own.
+
+    A job the cluster's scheduler restarted (SLURM requeue, preemption, a time limit) runs the
+    same command into the same folder: when its first start saved the config there, it
+    continues as `resume=<its folder>` would, from its last.ckpt.
+    """
+    field = next((key for key in RUN_KEYS if cfg.get(key)), None)
+    continuing = (
+        field in ("resume", "ckpt_path") and run_folder_of(cfg.resume, cfg.ckpt_path) is not None
+    ) or (field == "resume_sweep" and not config_saved_now(folder.path))
+    if not is_main_process() and folder.is_run():  # DDP: the config rank 0 saved
+        continuing = True
+    restarted = scheduler_restarts() > 0 and folder.is_run() and not config_saved_now(folder.path)
+    if not (continuing or restarted):
+        return cfg
+    typed = list(hydra_cfg.overrides.task)
+    choices = dict(hydra_cfg.runtime.choices)
+    cfg = resumed_config(cfg, typed, choices, folder, field or "resume")
+    if restarted:
+        restarts = scheduler_restarts()
+        log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
+        cfg.resume = str(folder.path)
+        if folder.last_checkpoint.is_file():  # its own latest state, not where it started from
+            cfg.ckpt_path = None
+    return cfg
