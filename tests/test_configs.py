@@ -7,7 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from seqmodels.config.command_line import check_one_place
+from seqmodels.cli.command_line import check_one_place
 from seqmodels.errors import ConfigError
 from seqmodels.training.pipeline import make_trainer
 
