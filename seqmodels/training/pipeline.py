@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqmodels.checkpoints import read_checkpoint
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
+from seqmodels.evaluation.curves import TrainingCurves
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
@@ -174,9 +175,10 @@ class RunCallbacks:
 
 
 def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> RunCallbacks:
-    """Every callback of a run, in order: checkpoints, clock, resumability, `extra`, divergence,
-    early stopping, weight averaging, the configured ones (`callbacks=`, the task's evaluation
-    extras), and the stop decision after every callback that may decide to stop."""
+    """Every callback of a run, in order: checkpoints, clock, resumability, the training curves
+    (curves.png), `extra`, divergence, early stopping, weight averaging, the configured ones
+    (`callbacks=`, the task's evaluation extras), and the stop decision after every callback
+    that may decide to stop."""
     best = RunCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-{epoch:03d}",
@@ -191,7 +193,9 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
         dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False
     )
     clock = TrainingClock()
-    callbacks = [best, latest, clock, RandomState(), Interrupted(run_dir), *extra]
+    title = f"{cfg.task.name} {model_name(cfg)}, seed {cfg.seed}"
+    curves = TrainingCurves(cfg.task.monitor, cfg.task.mode, title)  # curves.png
+    callbacks = [best, latest, clock, RandomState(), Interrupted(run_dir), curves, *extra]
     callbacks.append(StopOnDivergence(monitor=cfg.task.monitor))
     if cfg.task.early_stopping_patience:
         callbacks.append(
