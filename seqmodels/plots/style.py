@@ -64,7 +64,8 @@ def stacked(
 
 def integer_ticks(ax: Axes, axis: str = "x") -> None:
     """Ticks at whole numbers only on `axis` (epochs, steps, years: never 82.5)."""
-    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
+    # min_n_ticks=1: a single epoch gets its one tick, not fractions around it
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def legend_beside(fig: Figure) -> Figure:
