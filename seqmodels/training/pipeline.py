@@ -79,14 +79,18 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, SeqModule]:
 def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L.Trainer:
     """The Lightning Trainer that `cfg.trainer` describes.
 
-    `progress_bar_refresh_rate` there is not a Trainer argument: it sets how many batches pass
-    between progress bar updates (redrawing the bar every batch costs a small model ~10% of
-    its training time on CPU).
+    `progress_bar_refresh_rate` and `print_every_n_epochs` there are no Trainer arguments: the
+    first sets how many batches pass between progress bar updates (redrawing the bar every
+    batch costs a small model ~10% of its training time on CPU), the second how many epochs
+    pass between the epoch lines printed where there is no bar (train.log has them all).
     """
     args = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
     refresh_rate = args.pop("progress_bar_refresh_rate", 1)
+    every = args.pop("print_every_n_epochs", 1)
     # a bar on a terminal, else one line per epoch (seqmodels/training/console.py)
-    progress = console.progress_callbacks(refresh_rate, args.get("enable_progress_bar", True))
+    progress = console.progress_callbacks(
+        refresh_rate, args.get("enable_progress_bar", True), every_n_epochs=every
+    )
     args["enable_progress_bar"] = any(isinstance(c, TQDMProgressBar) for c in progress)
     return L.Trainer(**args, callbacks=[*callbacks, *progress], **kwargs)
 
