@@ -51,7 +51,10 @@ FILE_ONLY_MESSAGES = re.compile(
     r"|`Trainer\.fit` stopped:"
     r"|Initializing distributed:"
     r"|-+\ndistributed_backend="
+    r"|Experiment with name .* not found\. Creating it\."
 )
+# Libraries whose INFO lines (MLflow creating its store's tables) belong in train.log only
+FILE_ONLY_LOGGERS = ("mlflow", "alembic")
 FILE_ONLY = "seqmodels_file_only"  # a record attribute: train.log only, not the console
 JOB_LINE = "seqmodels_job_line"  # a record attribute: a sweep job's one console line
 _shown_in_sweep: set[str] = set()  # warnings a sweep's console showed, across its jobs
@@ -71,9 +74,12 @@ class _Quiet(logging.Filter):
         message = record.getMessage()
         if message.startswith(QUIET_MESSAGES):
             return False
-        if self.console and (
-            getattr(record, FILE_ONLY, False) or FILE_ONLY_MESSAGES.match(message)
-        ):
+        file_only = (
+            getattr(record, FILE_ONLY, False)
+            or FILE_ONLY_MESSAGES.match(message)
+            or (record.name.startswith(FILE_ONLY_LOGGERS) and record.levelno < logging.WARNING)
+        )
+        if self.console and file_only:
             return False
         if self.job and record.levelno < logging.WARNING and not getattr(record, JOB_LINE, False):
             return False

@@ -35,6 +35,7 @@ from seqmodels.training.callbacks import (
     checkpoint_names,
 )
 from seqmodels.training.folder import RunFolder, is_main_process, model_name, now
+from seqmodels.training.loggers import record_run_end, record_run_start
 from seqmodels.training.resuming import check_resumable, check_task
 
 
@@ -289,6 +290,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         check_resumable(start.saved, start.path or "", module)
     parts = run_callbacks(cfg, folder.path, callbacks)
     trainer = build_trainer(cfg, folder.path, parts.all)
+    record_run_start(trainer.loggers, cfg)  # MLflow: the config as params
     fit_seconds = fit(cfg, folder, trainer, module, datamodule, start)
     best = parts.best.best_model_path or None
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
@@ -311,6 +313,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     }
     if trainer.is_global_zero:
         folder.write_metrics(metrics)
+        record_run_end(trainer.loggers, folder.path, metrics)  # MLflow: the folder's files
     return metrics
 
 
