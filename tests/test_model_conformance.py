@@ -150,6 +150,7 @@ def test_every_model_trains_checkpoints_and_reloads_on_every_task(
     metrics = train(cfg, tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["model"] == model and saved["status"] == "ok"
+    assert (tmp_path / "run" / "curves.png").is_file()  # every task's run draws its curves
     assert metrics["params"] > 0 and isinstance(saved[cfg.task.test_metric], float)
     reloaded = seqmodels.load_model(tmp_path / "run")  # no config: the checkpoint says
     assert reloaded.model_name == model and type(reloaded.net).__name__ == type_name(model)
