@@ -136,8 +136,8 @@ def test_a_multistep_forecast_starts_where_the_history_ends():
 
 
 @pytest.mark.unit
-def test_the_gradient_flow_figures_read():
-    steps = 51
+@pytest.mark.parametrize("steps", [4, 51])
+def test_the_gradient_flow_figures_read_at_whole_steps(steps):
     records = [
         {
             "epoch": epoch,
@@ -146,9 +146,12 @@ def test_the_gradient_flow_figures_read():
         }
         for epoch in (0, 1, 4, 17, 72, 300)
     ]
-    data = {"model": "lstm", "distance": list(range(steps)), "lag": 50, "records": records}
-    assert figure_problems(gradient_flow_figure(data)) == []
-    assert figure_problems(gates_figure(data)) == []
+    data = {"model": "lstm", "distance": list(range(steps)), "lag": steps - 1, "records": records}
+    for fig in (gradient_flow_figure(data), gates_figure(data)):
+        assert figure_problems(fig) == []
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert all(float(t).is_integer() for t in ticks), ticks
 
 
 # --- search.png -------------------------------------------------------------------------------
