@@ -228,3 +228,19 @@ def test_a_runs_figures_are_written_and_open(compose_cfg, task, tmp_path):
         image = matplotlib.image.imread(tmp_path / name)
         assert image.shape[0] > 200 and image[..., :3].std() > 0.05, name  # drawn, not blank
     assert not (task == "memory" and Path(tmp_path / "predictions.png").exists())
+
+
+@pytest.mark.integration
+def test_a_resumed_run_draws_the_epochs_before_its_stop_too(compose_cfg, tmp_path):
+    """The curves' record travels in last.ckpt: a run continued from it keeps every epoch."""
+    import torch
+
+    from seqmodels.evaluation.curves import TrainingCurves
+    from seqmodels.training.pipeline import train
+
+    train(compose_cfg("trainer.max_epochs=3", "threads=1"), tmp_path)
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    curves = TrainingCurves("val/mse", "min")
+    curves.load_state_dict(saved["callbacks"]["TrainingCurves"])
+    assert sorted(curves.epochs) == [0, 1, 2]  # the last epoch's too: saved after its metrics
+    assert all({"train/loss", "val/mse"} <= set(m) for m in curves.epochs.values())
