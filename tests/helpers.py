@@ -90,8 +90,9 @@ def assert_refused(result: subprocess.CompletedProcess, message: str) -> None:
 
 def composed(overrides: list[str], conf: Path = CONF) -> Any:
     """The config Hydra composes for `python train.py OVERRIDES`, its `hydra` node included."""
-    import seqmodels.cli.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
     from hydra import compose, initialize_config_dir
+
+    import seqmodels.cli.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
 
     with initialize_config_dir(str(conf), version_base="1.3"):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
@@ -225,3 +226,135 @@ def write_parquet_dir(folder: Path, n_train: int = 200, n_test: int = 100) -> Pa
         texts, labels = make_reviews(n, seed)
         pq.write_table(pa.table({"text": texts, "label": labels}), folder / f"{split}.parquet")
     return folder
+
+
+# --- Figures as a reader sees them --------------------------------------------------------
+
+
+def figure_problems(fig: Any) -> list[str]:
+    """What would stop a reader of a Matplotlib figure, drawn as saved: a panel without data, a
+    blank image, a text cut by the figure's edge (a title, a tick label, a legend entry), tick
+    labels printed over each other, and a legend over any data point or line. Empty when the
+    figure reads."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    problems = []
+    image = np.asarray(canvas.buffer_rgba())[..., :3]
+    if image.std() < 1:
+        problems.append("the image is blank")
+    lines = {ax: _drawn_points(ax) for ax in fig.axes if ax.get_visible()}
+    for ax, points in lines.items():
+        if not len(points):
+            problems.append(f"panel {ax.get_title() or ax.get_ylabel()!r} draws no data")
+        problems += _clipped(ax, fig, renderer) + _overprinted(ax, renderer)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        if not _inside(box, fig.bbox):
+            problems.append("the legend is cut by the figure's edge")
+        for ax, points in lines.items():
+            covered = (
+                (points[:, 0] > box.x0) & (points[:, 0] < box.x1)
+                & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)
+            )  # fmt: skip
+            if covered.any():
+                problems.append(f"the legend covers data of panel {ax.get_title()!r}")
+    for text in fig.texts:
+        if text.get_text() and not _inside(text.get_window_extent(renderer), fig.bbox):
+            problems.append(f"cut by the figure's edge: {text.get_text()!r}")
+    return problems + _labels_over_each_other(fig, renderer)
+
+
+def _inside(box: Any, outer: Any, slack: float = 1.0) -> bool:
+    return (
+        box.x0 >= outer.x0 - slack and box.y0 >= outer.y0 - slack
+        and box.x1 <= outer.x1 + slack and box.y1 <= outer.y1 + slack
+    )  # fmt: skip
+
+
+def _drawn_points(ax: Any) -> np.ndarray:
+    """The display coordinates of a panel's data inside its area: each line's points and
+    points along its segments, each scatter point (not bands, spans or reference lines)."""
+    from matplotlib.collections import PathCollection
+
+    points = []
+    for line in ax.get_lines():
+        xy = np.asarray(line.get_xydata(), dtype=float)  # dates as Matplotlib's numbers
+        if line.get_transform() != ax.transData:  # axvline, axhline: reference lines
+            continue
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy) > 1:  # points along each segment: a line crossing a legend covers it
+            t = np.linspace(0, 1, 12)[:, None, None]
+            xy = (xy[:-1] * (1 - t) + xy[1:] * t).reshape(-1, 2)
+        if len(xy):
+            points.append(ax.transData.transform(xy))
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection) and len(collection.get_offsets()):
+            offsets = np.asarray(collection.get_offsets(), dtype=float)
+            points.append(collection.get_offset_transform().transform(offsets))
+    if not points:
+        return np.empty((0, 2))
+    xy = np.concatenate(points)
+    box = ax.bbox
+    inside = (
+        (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)
+    )
+    return xy[inside]
+
+
+def _tick_labels(axis: Any, ax: Any, renderer: Any) -> list[Any]:
+    """The tick labels an axis draws: non-empty, with their place inside the panel's span."""
+    labels = []
+    for label in axis.get_ticklabels():
+        if not (label.get_visible() and label.get_text()):
+            continue
+        box = label.get_window_extent(renderer)
+        centre = (box.x0 + box.x1) / 2 if axis is ax.xaxis else (box.y0 + box.y1) / 2
+        low, high = (ax.bbox.x0, ax.bbox.x1) if axis is ax.xaxis else (ax.bbox.y0, ax.bbox.y1)
+        if low - 1 <= centre <= high + 1:
+            labels.append(label)
+    return labels
+
+
+def _clipped(ax: Any, fig: Any, renderer: Any) -> list[str]:
+    texts = [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+    texts += _tick_labels(ax.xaxis, ax, renderer) + _tick_labels(ax.yaxis, ax, renderer)
+    return [
+        f"cut by the figure's edge: {text.get_text()!r}"
+        for text in texts
+        if text.get_visible()
+        and text.get_text()
+        and not _inside(text.get_window_extent(renderer), fig.bbox)
+    ]
+
+
+def _labels_over_each_other(fig: Any, renderer: Any) -> list[str]:
+    """Titles and axis labels of different panels that print over each other."""
+    texts = [
+        (i, text)
+        for i, ax in enumerate(fig.axes)
+        for text in (ax.title, ax._left_title, ax.xaxis.label, ax.yaxis.label)
+        if ax.get_visible() and text.get_visible() and text.get_text()
+    ]
+    return [
+        f"{a.get_text()!r} and {b.get_text()!r} print over each other"
+        for n, (i, a) in enumerate(texts)
+        for j, b in texts[n + 1 :]
+        if i != j and a.get_window_extent(renderer).overlaps(b.get_window_extent(renderer))
+    ]
+
+
+def _overprinted(ax: Any, renderer: Any) -> list[str]:
+    problems = []
+    for axis in (ax.xaxis, ax.yaxis):
+        boxes = [
+            (lb.get_text(), lb.get_window_extent(renderer))
+            for lb in _tick_labels(axis, ax, renderer)
+        ]
+        for (a, box_a), (b, box_b) in zip(boxes, boxes[1:], strict=False):
+            if box_a.overlaps(box_b):
+                problems.append(f"tick labels {a!r} and {b!r} print over each other")
+    return problems

@@ -18,7 +18,7 @@ SHIPPED = (
     + [[f"experiment={p.stem}"] for p in sorted((CONF / "experiment").glob("*.yaml"))]
     + [[f"hparams_search={p.stem}"] for p in sorted((CONF / "hparams_search").glob("*.yaml"))]
     + [[f"trainer={p.stem}"] for p in sorted((CONF / "trainer").glob("*.yaml"))]
-    + [["logger=tensorboard"], ["callbacks=gradient_flow"]]
+    + [["logger=tensorboard"], ["logger=mlflow"], ["callbacks=gradient_flow"]]
 )
 
 

@@ -79,6 +79,8 @@ class TrainerSchema:
     log_every_n_steps: int = field(default=50, metadata=_range(1))
     enable_progress_bar: bool = True
     progress_bar_refresh_rate: int = field(default=1, metadata=_range(1))
+    print_every_n_epochs: int = field(default=1, metadata=_range(1))
+    enable_model_summary: bool = False
     gradient_clip_val: float | None = field(default=None, metadata=_range(0))
 
 
@@ -89,8 +91,8 @@ METADATA = ("_target_", "_partial_", "_recursive_", "_convert_")
 # What a run's config and its task hold besides the schemas' settings.
 SECTIONS = ("task", "model", "trainer", "optimizer", "scheduler", "logger", "callbacks")
 TASK_SECTIONS = ("datamodule", "module", "callbacks", "threads")
-# seqmodels' own Trainer setting (seqmodels/training/pipeline.py), not Lightning's
-TRAINER_EXTRAS = {"progress_bar_refresh_rate"}
+# seqmodels' own Trainer settings (seqmodels/training/pipeline.py), not Lightning's
+TRAINER_EXTRAS = {"progress_bar_refresh_rate", "print_every_n_epochs"}
 
 
 def check_config(cfg: DictConfig) -> None:

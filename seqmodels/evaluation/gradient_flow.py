@@ -14,43 +14,9 @@ from torch import Tensor, nn
 from seqmodels.errors import ConfigError, check_positive
 from seqmodels.files import write_json
 from seqmodels.models.base import SequenceNet
+from seqmodels.models.recurrent import GATES, gate_activations
 from seqmodels.plots.gradient_flow import plot_gates, plot_gradient_flow
 from seqmodels.tasks.base import SeqModule
-
-GATES = {nn.LSTM: ("input", "forget", "output"), nn.GRU: ("reset", "update")}
-
-
-def gate_activations(rnn: nn.LSTM | nn.GRU, inputs: Tensor, outputs: Tensor) -> dict[str, Tensor]:
-    """Each gate's activation `(B, T, H)` in a single-layer, batch-first LSTM or GRU.
-
-    Recomputed from the module's weights, its inputs `(B, T, I)` and its outputs `(B, T, H)`:
-    the state a step reads is the previous step's output (zeros before the first), so all steps
-    come out of two matrix products instead of a loop. Also returns the candidate values
-    (`cell` for the LSTM, `new` for the GRU) that the gates mix into the state.
-    """
-    previous = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # (B, T, H)
-    weight_ih, bias_ih = rnn.get_parameter("weight_ih_l0"), rnn.get_parameter("bias_ih_l0")
-    weight_hh, bias_hh = rnn.get_parameter("weight_hh_l0"), rnn.get_parameter("bias_hh_l0")
-    from_input = inputs @ weight_ih.T + bias_ih  # (B, T, gates * H)
-    from_state = previous @ weight_hh.T + bias_hh  # (B, T, gates * H)
-    if isinstance(rnn, nn.LSTM):  # torch's order: input, forget, cell, output
-        i, f, g, o = (from_input + from_state).chunk(4, dim=-1)
-        return {
-            "input": torch.sigmoid(i),
-            "forget": torch.sigmoid(f),
-            "cell": torch.tanh(g),
-            "output": torch.sigmoid(o),
-        }
-    if isinstance(rnn, nn.GRU):  # torch's order: reset, update, new
-        r_in, z_in, n_in = from_input.chunk(3, dim=-1)
-        r_state, z_state, n_state = from_state.chunk(3, dim=-1)
-        reset = torch.sigmoid(r_in + r_state)
-        return {
-            "reset": reset,
-            "update": torch.sigmoid(z_in + z_state),
-            "new": torch.tanh(n_in + reset * n_state),
-        }
-    raise TypeError(f"gate_activations takes an nn.LSTM or nn.GRU, not {type(rnn).__name__}")
 
 
 def by_distance_from_end(values: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

@@ -22,8 +22,9 @@ class ForecastReference(Callback):
     `test/mse_over_{name}` (below 1: the model beats the reference), and plots the test
     forecasts with the reference into `plot` in the run folder.
 
-    Reads the datamodule's `split("test")` windows and `target_steps("test")` (a
-    `WindowDataModule`) and predicts them with the module's `predict`.
+    Reads the datamodule's `split("test")` windows and `target_times("test")` (a
+    `WindowDataModule`: steps, or a file's own times) and predicts them with the module's
+    `predict`.
     """
 
     name: str  # the reference in metric names
@@ -47,14 +48,17 @@ class ForecastReference(Callback):
         module.log(f"test/{self.name}_mse", reference_mse, sync_dist=True)
         module.log(f"test/mse_over_{self.name}", model_mse / reference_mse, sync_dist=True)
         if self.plot and trainer.is_global_zero:
-            steps = datamodule.target_steps("test")
+            times = datamodule.target_times("test")
             path = Path(trainer.default_root_dir) / self.plot
             title = (
                 f"{module.model_name}, seed {datamodule.seed}, "
                 f"{trainer.current_epoch} epochs: test MSE {model_mse:.4g} "
                 f"({model_mse / reference_mse:.3g}x the {self.name}'s {reference_mse:.4g})"
             )
-            plot_forecast(steps, truth, predictions, reference, path, self.label, title)
+            plot_forecast(
+                times, truth, predictions, reference, path, self.label, title,
+                datamodule.time_label, datamodule.value_label,
+            )  # fmt: skip
 
 
 class OracleForecast(ForecastReference):

@@ -46,6 +46,10 @@ class SequenceClassifier(SeqModule):
         logits = self(ids)  # (B, n_classes)
         return F.cross_entropy(logits, labels), logits, labels
 
+    def net_inputs(self, ids: Any) -> tuple[Tensor, None]:
+        """Token ids `(B, T)` (no padding) as the network reads them: every step real."""
+        return torch.as_tensor(ids, dtype=torch.long, device=self.device), None
+
     @torch.no_grad()
     def predict(self, ids: Tensor) -> Tensor:
         """The most likely class `(B,)` of each sequence of token ids `(B, T)`."""

@@ -95,7 +95,8 @@ def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     folder = RunFolder(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    console.setup()  # Lightning's lines and warnings into train.log, each warning once
+    # Lightning's lines and warnings into train.log, each warning once; a sweep's job labelled
+    console.setup(job=folder.path.name if multirun else None, main_process=is_main_process())
     log.info("Run folder: %s", folder.path)
     try:
         cfg = job_config(cfg, hydra_cfg, folder)
@@ -125,7 +126,7 @@ def run_job(cfg: DictConfig) -> float:
             raise
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
         return math.nan
-    console.report(folder.path, metrics, cfg.task.get("test_metric"))
+    console.report(folder.path, metrics, cfg.task.get("test_metric"), job=multirun)
     return main_metric(cfg, metrics)
 
 

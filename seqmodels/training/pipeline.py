@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqmodels.checkpoints import read_checkpoint
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
+from seqmodels.evaluation.curves import TrainingCurves
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
@@ -34,6 +35,7 @@ from seqmodels.training.callbacks import (
     checkpoint_names,
 )
 from seqmodels.training.folder import RunFolder, is_main_process, model_name, now
+from seqmodels.training.loggers import record_run_end, record_run_start
 from seqmodels.training.resuming import check_resumable, check_task
 
 
@@ -78,14 +80,18 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, SeqModule]:
 def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L.Trainer:
     """The Lightning Trainer that `cfg.trainer` describes.
 
-    `progress_bar_refresh_rate` there is not a Trainer argument: it sets how many batches pass
-    between progress bar updates (redrawing the bar every batch costs a small model ~10% of
-    its training time on CPU).
+    `progress_bar_refresh_rate` and `print_every_n_epochs` there are no Trainer arguments: the
+    first sets how many batches pass between progress bar updates (redrawing the bar every
+    batch costs a small model ~10% of its training time on CPU), the second how many epochs
+    pass between the epoch lines printed where there is no bar (train.log has them all).
     """
     args = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
     refresh_rate = args.pop("progress_bar_refresh_rate", 1)
+    every = args.pop("print_every_n_epochs", 1)
     # a bar on a terminal, else one line per epoch (seqmodels/training/console.py)
-    progress = console.progress_callbacks(refresh_rate, args.get("enable_progress_bar", True))
+    progress = console.progress_callbacks(
+        refresh_rate, args.get("enable_progress_bar", True), every_n_epochs=every
+    )
     args["enable_progress_bar"] = any(isinstance(c, TQDMProgressBar) for c in progress)
     return L.Trainer(**args, callbacks=[*callbacks, *progress], **kwargs)
 
@@ -174,9 +180,10 @@ class RunCallbacks:
 
 
 def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> RunCallbacks:
-    """Every callback of a run, in order: checkpoints, clock, resumability, `extra`, divergence,
-    early stopping, weight averaging, the configured ones (`callbacks=`, the task's evaluation
-    extras), and the stop decision after every callback that may decide to stop."""
+    """Every callback of a run, in order: checkpoints, clock, resumability, the training curves
+    (curves.png), `extra`, divergence, early stopping, weight averaging, the configured ones
+    (`callbacks=`, the task's evaluation extras), and the stop decision after every callback
+    that may decide to stop."""
     best = RunCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-{epoch:03d}",
@@ -191,7 +198,9 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
         dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False
     )
     clock = TrainingClock()
-    callbacks = [best, latest, clock, RandomState(), Interrupted(run_dir), *extra]
+    title = f"{cfg.task.name} {model_name(cfg)}, seed {cfg.seed}"
+    curves = TrainingCurves(cfg.task.monitor, cfg.task.mode, title)  # curves.png
+    callbacks = [best, latest, clock, RandomState(), Interrupted(run_dir), curves, *extra]
     callbacks.append(StopOnDivergence(monitor=cfg.task.monitor))
     if cfg.task.early_stopping_patience:
         callbacks.append(
@@ -281,6 +290,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         check_resumable(start.saved, start.path or "", module)
     parts = run_callbacks(cfg, folder.path, callbacks)
     trainer = build_trainer(cfg, folder.path, parts.all)
+    record_run_start(trainer.loggers, cfg)  # MLflow: the config as params
     fit_seconds = fit(cfg, folder, trainer, module, datamodule, start)
     best = parts.best.best_model_path or None
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
@@ -303,6 +313,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     }
     if trainer.is_global_zero:
         folder.write_metrics(metrics)
+        record_run_end(trainer.loggers, folder.path, metrics)  # MLflow: the folder's files
     return metrics
 
 
