@@ -226,3 +226,30 @@ def write_parquet_dir(folder: Path, n_train: int = 200, n_test: int = 100) -> Pa
         texts, labels = make_reviews(n, seed)
         pq.write_table(pa.table({"text": texts, "label": labels}), folder / f"{split}.parquet")
     return folder
+
+
+# --- Run folders written by hand (summaries read them; nothing trains) ------------------------
+
+
+def write_run(
+    folder: Path,
+    overrides: list[str],
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    choices: dict[str, str] | None = None,
+    curve: dict[int, float] | None = None,
+) -> Path:
+    """A run folder as train.py leaves it: `.hydra/` (overrides, the composed `config`, the
+    group `choices`), metrics.json and, with `curve`, metrics.csv of the task's monitor."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))
+    hydra = {"hydra": {"runtime": {"choices": choices or {}}}}
+    (folder / ".hydra" / "hydra.yaml").write_text(json.dumps(hydra))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    if curve:
+        monitor = config["task"]["monitor"]
+        rows = "".join(f"{epoch},{value}\n" for epoch, value in curve.items())
+        (folder / "metrics.csv").write_text(f"epoch,{monitor}\n{rows}")
+    return folder

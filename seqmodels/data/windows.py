@@ -107,6 +107,11 @@ class WindowDataModule(L.LightningDataModule):
         first, last = self.bounds[name]
         return np.arange(first, last) + self.window
 
+    def example_columns(self, name: str) -> dict[str, np.ndarray]:
+        """What test_predictions.csv says of each window of a split: `window_end`, the position
+        in the series of its last value (its target is the value after it)."""
+        return {"window_end": self.target_steps(name) - 1}
+
     @property
     def model_kwargs(self) -> dict[str, Any]:
         """What the model must know of the data: the scale of the training part alone, and the

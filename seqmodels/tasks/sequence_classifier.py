@@ -46,6 +46,14 @@ class SequenceClassifier(SeqModule):
         logits = self(ids)  # (B, n_classes)
         return F.cross_entropy(logits, labels), logits, labels
 
+    def prediction_columns(
+        self, batch: tuple[Tensor, Tensor], outputs: Tensor
+    ) -> dict[str, Tensor]:
+        """A sequence's answer, the predicted class and its probability (outputs: logits)."""
+        probabilities = outputs.softmax(dim=-1)  # (B, n_classes)
+        confidence, predicted = probabilities.max(dim=-1)
+        return {"target": batch[1], "predicted": predicted, "probability": confidence}
+
     @torch.no_grad()
     def predict(self, ids: Tensor) -> Tensor:
         """The most likely class `(B,)` of each sequence of token ids `(B, T)`."""

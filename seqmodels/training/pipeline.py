@@ -3,6 +3,7 @@ record metrics.json."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,12 +15,13 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from lightning.pytorch.callbacks import Callback, EarlyStopping, EMAWeightAveraging, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.checkpoints import read_checkpoint
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
+from seqmodels.evaluation.predictions import TestPredictions
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
@@ -28,6 +30,7 @@ from seqmodels.training.callbacks import (
     Interrupted,
     RandomState,
     RunCheckpoint,
+    RunEarlyStopping,
     StopDecision,
     StopOnDivergence,
     TrainingClock,
@@ -35,6 +38,8 @@ from seqmodels.training.callbacks import (
 )
 from seqmodels.training.folder import RunFolder, is_main_process, model_name, now
 from seqmodels.training.resuming import check_resumable, check_task
+
+log = logging.getLogger(__name__)
 
 
 def build(config: DictConfig, **kwargs: Any) -> Any:
@@ -176,7 +181,9 @@ class RunCallbacks:
 def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> RunCallbacks:
     """Every callback of a run, in order: checkpoints, clock, resumability, `extra`, divergence,
     early stopping, weight averaging, the configured ones (`callbacks=`, the task's evaluation
-    extras), and the stop decision after every callback that may decide to stop."""
+    extras), test_predictions.csv, and the stop decision after every callback that may decide
+    to stop."""
+    min_steps = cfg.task.get("min_steps_before_best") or 0  # earlier states can't be the best
     best = RunCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-{epoch:03d}",
@@ -184,6 +191,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
         mode=cfg.task.mode,
         auto_insert_metric_name=False,
         enable_version_counter=False,  # a resumed run rewrites an epoch's best as it was
+        min_steps=min_steps,
     )
     # Lightning's save_last only refreshes last.ckpt when a new best is saved; this one follows
     # every epoch, so last.ckpt is always the latest state.
@@ -195,11 +203,12 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
     callbacks.append(StopOnDivergence(monitor=cfg.task.monitor))
     if cfg.task.early_stopping_patience:
         callbacks.append(
-            EarlyStopping(
+            RunEarlyStopping(
                 cfg.task.monitor,
                 mode=cfg.task.mode,
                 patience=cfg.task.early_stopping_patience,
                 stopping_threshold=cfg.task.get("stopping_threshold"),  # e.g. a solved task
+                min_steps=min_steps,
             )
         )
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
@@ -207,7 +216,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     # the task's evaluation extras (seqmodels.evaluation): reference scores, plots
     callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
-    callbacks.append(StopDecision())
+    callbacks += [TestPredictions(), StopDecision()]
     return RunCallbacks(best, clock, callbacks)
 
 
@@ -277,12 +286,21 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     start = prepare_folder(cfg, folder)
     started_at = now()
     datamodule, module = build_run(cfg)
+    params = trainable_parameters(module)
+    log.info("%s: %s trainable parameters", module.model_name, f"{params:,}")
     if start.saved is not None:
         check_resumable(start.saved, start.path or "", module)
     parts = run_callbacks(cfg, folder.path, callbacks)
     trainer = build_trainer(cfg, folder.path, parts.all)
     fit_seconds = fit(cfg, folder, trainer, module, datamodule, start)
     best = parts.best.best_model_path or None
+    if parts.best.min_steps > trainer.global_step:
+        log.warning(
+            "note: the run made %d optimizer steps, fewer than task.min_steps_before_best=%d: "
+            "its last epoch is its best checkpoint",
+            trainer.global_step,
+            parts.best.min_steps,
+        )
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
     metrics = {
         "status": "ok",
@@ -293,7 +311,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         **{k: v for k, v in test_metrics.items() if k.startswith("test/")},
         "best_checkpoint": str(Path(best).resolve()) if best else None,
         "epochs": trainer.current_epoch,
-        "params": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        "params": params,
         "fit_seconds": round(fit_seconds, 3),  # wall time of fit, validation included
         "train_seconds": round(parts.clock.seconds, 3),  # time in training epochs only
         "train_samples_per_second": parts.clock.samples_per_second,
@@ -304,6 +322,11 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     if trainer.is_global_zero:
         folder.write_metrics(metrics)
     return metrics
+
+
+def trainable_parameters(module: torch.nn.Module) -> int:
+    """The number of trainable parameters (metrics.json's `params`)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:
