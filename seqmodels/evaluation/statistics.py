@@ -5,7 +5,7 @@ Seeds share the data, its split and its noise (the seed draws them), so two conf
 with the same seed meet the same luck; the difference per seed removes it, and its mean is the
 honest comparison (a paired design). Intervals are Student's t intervals by default: with the
 3-5 seeds a sweep affords, the percentile bootstrap over seeds is too narrow (at n = 5 it
-covers a normal mean about 85% of the time for a nominal 95%; `benchmarks/interval_coverage.py`
+covers a normal mean about 84% of the time for a nominal 95%; `benchmarks/interval_coverage.py`
 measures it), so it is offered for sweeps of many seeds only (`method="bootstrap"`), as
 google-research/rliable does for aggregates over many runs (Agarwal et al., "Deep
 Reinforcement Learning at the Edge of the Statistical Precipice", NeurIPS 2021).
