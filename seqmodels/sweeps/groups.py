@@ -20,6 +20,7 @@ import yaml
 
 from seqmodels.config.keys import HOW_IT_RAN, SWEEP_GROUPS, how_it_ran
 from seqmodels.sweeps.folders import SweepFolder
+from seqmodels.training.folder import RunFolder
 
 REPLICATE = "seed"  # what differs between the jobs of one group
 SWEEP = "sweep"  # the grouping key naming the sweep folder, when several are compared
@@ -162,8 +163,6 @@ def _job(folder: Path) -> Job:
         overrides[name] = REMOVED if removed else value
     config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text()) or {}
     task = config.get("task") or {}
-    from seqmodels.training.folder import RunFolder
-
     metrics = RunFolder(folder).metrics()
     overrides.setdefault("task", task.get("name", "?"))
     model = config.get("model") or {}

@@ -187,11 +187,13 @@ def check_data(module: Any, datamodule: Any, changed: dict[str, Any]) -> None:
     for name in STRUCTURAL:
         if name in kwargs and name in module.hparams and kwargs[name] != module.hparams[name]:
             typed = ", ".join(f"{k}={v}" for k, v in changed.items() if k.startswith("task."))
-            theirs = kwargs[name] if name != "vocab" else f"{len(kwargs[name])} words, other"
+            data = typed or "the run's own"
+            theirs, ours = kwargs[name], module.hparams[name]
+            if name == "vocab":
+                theirs, ours = f"{len(theirs)} words, another", f"{len(ours)} words, its own"
             raise ConfigError(
-                f"the data ({typed or 'the run own'}) gives {name}={theirs} but the model was "
-                f"trained with {name}={module.hparams[name] if name != 'vocab' else 'its own'}; "
-                "evaluate it on data of the same shape"
+                f"the data ({data}) gives {name}={theirs} but the model was trained with "
+                f"{name}={ours}; evaluate it on data of the same shape"
             )
 
 
