@@ -111,11 +111,17 @@ def test_the_minimum_steps_rule_keeps_an_epoch_0_checkpoint_from_being_best(
 
 
 @pytest.mark.integration
-def test_a_run_shorter_than_the_minimum_steps_tests_its_last_epoch(tmp_path, hydra_run):
+def test_a_run_shorter_than_the_minimum_steps_tests_its_last_epoch_and_says_so(
+    tmp_path, hydra_run, caplog
+):
+    caplog.set_level("INFO", logger="seqmodels")
     run = hydra_run(tmp_path / "run", "trainer.max_epochs=3", "seed=1")  # sine: 50 steps
     metrics = json.loads((run / "metrics.json").read_text())
     assert Path(metrics["best_checkpoint"]).name == "best-002.ckpt"
     assert metrics["epochs"] == 3
+    assert "fewer than task.min_steps_before_best=50: its last epoch is its best" in caplog.text
+    # the parameter count is in the run's output and its metrics.json
+    assert "lstm: 1,233 trainable parameters" in caplog.text and metrics["params"] == 1233
 
 
 # --- Per-example predictions and eval.py ---------------------------------------------------
