@@ -358,3 +358,30 @@ def _overprinted(ax: Any, renderer: Any) -> list[str]:
             if box_a.overlaps(box_b):
                 problems.append(f"tick labels {a!r} and {b!r} print over each other")
     return problems
+
+
+# --- Run folders written by hand (summaries read them; nothing trains) ------------------------
+
+
+def write_run(
+    folder: Path,
+    overrides: list[str],
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    choices: dict[str, str] | None = None,
+    curve: dict[int, float] | None = None,
+) -> Path:
+    """A run folder as train.py leaves it: `.hydra/` (overrides, the composed `config`, the
+    group `choices`), metrics.json and, with `curve`, metrics.csv of the task's monitor."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))
+    hydra = {"hydra": {"runtime": {"choices": choices or {}}}}
+    (folder / ".hydra" / "hydra.yaml").write_text(json.dumps(hydra))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    if curve:
+        monitor = config["task"]["monitor"]
+        rows = "".join(f"{epoch},{value}\n" for epoch, value in curve.items())
+        (folder / "metrics.csv").write_text(f"epoch,{monitor}\n{rows}")
+    return folder

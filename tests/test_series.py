@@ -194,7 +194,12 @@ def test_a_sweep_of_the_three_cells_has_a_summary_led_by_mse_over_naive(tmp_path
     summary = (sweep / "summary.md").read_text()
     header = next(line for line in summary.splitlines() if line.startswith("|"))
     columns = [c.strip() for c in header.strip("|").split("|")]
-    assert columns[5] == "test/mse_over_naive"  # the first metric, after the run counts
+    # the first metric, after the run counts, with its median and 95% interval
+    assert columns[5:8] == [
+        "test/mse_over_naive (mean ± std)",
+        "test/mse_over_naive median",
+        "test/mse_over_naive 95% CI",
+    ]
     assert json.loads((jobs[0].folder / "metrics.json").read_text())["test/naive_mse"] > 0
 
 

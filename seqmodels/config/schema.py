@@ -59,6 +59,7 @@ class TaskSchema:
     ema_decay: float | None = field(default=None, metadata=_range(0, 1, low_open=True))
     stopping_threshold: float | None = None
     test_metric: str | None = None
+    min_steps_before_best: int = field(default=0, metadata=_range(0))
 
 
 @dataclass

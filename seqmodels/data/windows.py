@@ -116,6 +116,11 @@ class WindowDataModule(L.LightningDataModule):
         a file's times where the file has them (`SeriesDataModule`)."""
         return self.target_steps(name)
 
+    def example_columns(self, name: str) -> dict[str, np.ndarray]:
+        """What test_predictions.csv says of each window of a split: `window_end`, the position
+        in the series of its last value (its target is the value after it)."""
+        return {"window_end": self.target_steps(name) - 1}
+
     @property
     def model_kwargs(self) -> dict[str, Any]:
         """What the model must know of the data: the scale of the training part alone, and the

@@ -78,6 +78,11 @@ class SeqModule(L.LightningModule):
         """Returns the batch's outputs, for evaluation callbacks' `on_test_batch_end`."""
         return self._shared_step(batch, "test")[1]
 
+    def prediction_columns(self, batch: Any, outputs: Tensor) -> dict[str, Tensor]:
+        """What test_predictions.csv holds of a test batch's examples, `(B,)` per column, from
+        the batch and `test_step`'s outputs: the target and the prediction by default."""
+        return {"target": batch[-1], "prediction": outputs}
+
     def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
         """Accumulates a batch into the stage's metrics; nothing is logged or read per step.
 

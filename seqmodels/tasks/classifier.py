@@ -62,6 +62,13 @@ class SentimentClassifier(SeqModule):
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         return loss, torch.sigmoid(logits), labels.long()
 
+    def prediction_columns(
+        self, batch: tuple[Tensor, Tensor, Tensor], outputs: Tensor
+    ) -> dict[str, Tensor]:
+        """A review's label, the positive-class probability and the tokens read."""
+        _, lengths, labels = batch
+        return {"label": labels.long(), "probability": outputs, "length": lengths}
+
     @cached_property
     def _index(self) -> dict[str, int]:
         return {word: i for i, word in enumerate(self.hparams.vocab)}

@@ -15,7 +15,7 @@ from typing import Any, cast
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from seqmodels.files import atomic_path
@@ -103,7 +103,22 @@ class StopDecision(Callback):
 class RunCheckpoint(ModelCheckpoint):
     """ModelCheckpoint whose record of the best checkpoints follows its run folder when the
     folder is moved or copied to another machine (Lightning's drops that record when the
-    folder's path changed, and a resumed run would then pick its best among later epochs only)."""
+    folder's path changed, and a resumed run would then pick its best among later epochs only).
+
+    `min_steps`: no checkpoint saved before that many optimizer steps (`trainer.global_step`)
+    can become a best one (`task.min_steps_before_best`): on a tiny validation set an
+    untrained network's score can beat the trained ones' by chance. A run that ends before
+    them (a short smoke run) takes its last epoch as its best.
+    """
+
+    def __init__(self, *args: Any, min_steps: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.min_steps = min_steps
+
+    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        if trainer.global_step < self.min_steps and not last_epoch(trainer):
+            return
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         old = state_dict.get("dirpath")
@@ -123,6 +138,35 @@ class RunCheckpoint(ModelCheckpoint):
             return path
         moved = Path(str(self.dirpath)) / Path(path).relative_to(old)
         return str(moved) if moved.is_file() else path  # else a checkpoint from another run
+
+
+class RunEarlyStopping(EarlyStopping):
+    """EarlyStopping that starts watching after `min_steps` optimizer steps, as the best
+    checkpoint does (`task.min_steps_before_best`): an untrained network's lucky score can't
+    end a run by never being beaten. Its state keeps EarlyStopping's key, so checkpoints of
+    either load into the other."""
+
+    def __init__(self, *args: Any, min_steps: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.min_steps = min_steps
+
+    @property
+    def state_key(self) -> str:
+        return f"EarlyStopping{ ({'monitor': self.monitor, 'mode': self.mode})!r}"
+
+    def _should_skip_check(self, trainer: L.Trainer) -> bool:
+        return super()._should_skip_check(trainer) or trainer.global_step < self.min_steps
+
+
+def last_epoch(trainer: L.Trainer) -> bool:
+    """Whether the epoch that just ended is the run's last: max_epochs or max_steps reached,
+    or a callback decided to stop."""
+    epochs, steps = trainer.max_epochs, trainer.max_steps
+    return bool(
+        (epochs is not None and epochs >= 0 and trainer.current_epoch + 1 >= epochs)
+        or (steps is not None and steps > 0 and trainer.global_step >= steps)
+        or trainer.should_stop
+    )
 
 
 def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:

@@ -3,6 +3,7 @@ record metrics.json."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,13 +15,14 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from lightning.pytorch.callbacks import Callback, EarlyStopping, EMAWeightAveraging, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.checkpoints import read_checkpoint
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
 from seqmodels.evaluation.curves import TrainingCurves
+from seqmodels.evaluation.predictions import TestPredictions
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
@@ -29,6 +31,7 @@ from seqmodels.training.callbacks import (
     Interrupted,
     RandomState,
     RunCheckpoint,
+    RunEarlyStopping,
     StopDecision,
     StopOnDivergence,
     TrainingClock,
@@ -37,6 +40,8 @@ from seqmodels.training.callbacks import (
 from seqmodels.training.folder import RunFolder, is_main_process, model_name, now
 from seqmodels.training.loggers import record_run_end, record_run_start
 from seqmodels.training.resuming import check_resumable, check_task
+
+log = logging.getLogger(__name__)
 
 
 def build(config: DictConfig, **kwargs: Any) -> Any:
@@ -182,8 +187,9 @@ class RunCallbacks:
 def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> RunCallbacks:
     """Every callback of a run, in order: checkpoints, clock, resumability, the training curves
     (curves.png), `extra`, divergence, early stopping, weight averaging, the configured ones
-    (`callbacks=`, the task's evaluation extras), and the stop decision after every callback
-    that may decide to stop."""
+    (`callbacks=`, the task's evaluation extras), test_predictions.csv, and the stop decision
+    after every callback that may decide to stop."""
+    min_steps = cfg.task.get("min_steps_before_best") or 0  # earlier states can't be the best
     best = RunCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-{epoch:03d}",
@@ -191,6 +197,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
         mode=cfg.task.mode,
         auto_insert_metric_name=False,
         enable_version_counter=False,  # a resumed run rewrites an epoch's best as it was
+        min_steps=min_steps,
     )
     # Lightning's save_last only refreshes last.ckpt when a new best is saved; this one follows
     # every epoch, so last.ckpt is always the latest state.
@@ -204,11 +211,12 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
     callbacks.append(StopOnDivergence(monitor=cfg.task.monitor))
     if cfg.task.early_stopping_patience:
         callbacks.append(
-            EarlyStopping(
+            RunEarlyStopping(
                 cfg.task.monitor,
                 mode=cfg.task.mode,
                 patience=cfg.task.early_stopping_patience,
                 stopping_threshold=cfg.task.get("stopping_threshold"),  # e.g. a solved task
+                min_steps=min_steps,
             )
         )
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
@@ -216,7 +224,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     # the task's evaluation extras (seqmodels.evaluation): reference scores, plots
     callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
-    callbacks.append(StopDecision())
+    callbacks += [TestPredictions(), StopDecision()]
     return RunCallbacks(best, clock, callbacks)
 
 
@@ -286,6 +294,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     start = prepare_folder(cfg, folder)
     started_at = now()
     datamodule, module = build_run(cfg)
+    params = trainable_parameters(module)
+    log.info("%s: %s trainable parameters", module.model_name, f"{params:,}")
     if start.saved is not None:
         check_resumable(start.saved, start.path or "", module)
     parts = run_callbacks(cfg, folder.path, callbacks)
@@ -293,6 +303,13 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     record_run_start(trainer.loggers, cfg)  # MLflow: the config as params
     fit_seconds = fit(cfg, folder, trainer, module, datamodule, start)
     best = parts.best.best_model_path or None
+    if parts.best.min_steps > trainer.global_step:
+        log.warning(
+            "note: the run made %d optimizer steps, fewer than task.min_steps_before_best=%d: "
+            "its last epoch is its best checkpoint",
+            trainer.global_step,
+            parts.best.min_steps,
+        )
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
     metrics = {
         "status": "ok",
@@ -303,7 +320,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         **{k: v for k, v in test_metrics.items() if k.startswith("test/")},
         "best_checkpoint": str(Path(best).resolve()) if best else None,
         "epochs": trainer.current_epoch,
-        "params": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        "params": params,
         "fit_seconds": round(fit_seconds, 3),  # wall time of fit, validation included
         "train_seconds": round(parts.clock.seconds, 3),  # time in training epochs only
         "train_samples_per_second": parts.clock.samples_per_second,
@@ -315,6 +332,11 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         folder.write_metrics(metrics)
         record_run_end(trainer.loggers, folder.path, metrics)  # MLflow: the folder's files
     return metrics
+
+
+def trainable_parameters(module: torch.nn.Module) -> int:
+    """The number of trainable parameters (metrics.json's `params`)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:
