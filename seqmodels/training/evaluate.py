@@ -224,7 +224,6 @@ def evaluate(evaluation: Evaluation, out_dir: Path) -> dict[str, Any]:
         [*callbacks, TestPredictions()],
         logger=False,
         enable_checkpointing=False,
-        enable_model_summary=False,
         default_root_dir=out_dir,
     )
     started = now()
