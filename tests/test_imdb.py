@@ -339,7 +339,10 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
 def test_accuracy_by_length_puts_each_review_in_the_bucket_of_the_tokens_it_reads():
     callback = AccuracyByLength(edges=[100, 200])
     logged: dict[str, float] = {}
-    module = SimpleNamespace(log=lambda name, value, **_: logged.__setitem__(name, value))
+    log = logged.__setitem__
+    module = SimpleNamespace(
+        log=lambda name, value, **_: log(name, value), device=torch.device("cpu")
+    )
     callback.on_test_epoch_start(None, module)
     lengths = torch.tensor([1, 99, 100, 199, 200, 500])
     labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])

@@ -24,6 +24,7 @@ from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
     AtomicCheckpointIO,
+    DeviceEMA,
     Diverged,
     Interrupted,
     RandomState,
@@ -203,7 +204,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
             )
         )
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
-        callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
+        callbacks.append(DeviceEMA(decay=cfg.task.ema_decay))
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     # the task's evaluation extras (seqmodels.evaluation): reference scores, plots
     callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
