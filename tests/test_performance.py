@@ -176,6 +176,37 @@ def test_a_step_reads_nothing_back_to_the_host(compose_cfg, task, tiny_imdb, tmp
         assert "AccuracyByLength.on_test_batch_end" in watch.watched
 
 
+@pytest.mark.unit
+def test_the_training_clock_times_the_gpus_work_not_the_queueing(monkeypatch):
+    """A step on a GPU returns once its work is queued; samples/s must count the work."""
+    gpu_time = [0.0]  # seconds: when the GPU reaches each point queued in its stream
+
+    class Event:  # torch.cuda.Event, on a GPU that takes 2 s for each step
+        def __init__(self, enable_timing: bool = False) -> None:
+            self.at: float | None = None
+
+        def record(self) -> None:
+            self.at = gpu_time[0]
+
+        def synchronize(self) -> None:
+            pass
+
+        def elapsed_time(self, end: Event) -> float:
+            return 1000 * (end.at - self.at)  # ms
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    clock = callbacks.TrainingClock()
+    module = SimpleNamespace(device=torch.device("cuda"))
+    clock.on_train_epoch_start(None, module)
+    for i in range(3):
+        clock.on_train_batch_start(None, module, None, i)
+        gpu_time[0] += 2.0  # queued at once on the host
+        clock.on_train_batch_end(None, module, None, (torch.zeros(4, 5), torch.zeros(4)), i)
+    clock.on_train_epoch_end(None, module)
+    assert clock.seconds == pytest.approx(6.0) and clock.samples == 12
+    assert clock.samples_per_second == 2.0
+
+
 @pytest.mark.integration
 def test_metrics_logged_once_an_epoch_are_the_epochs_exact_values(tmp_path):
     # 100 validation windows: batches of 32, 32, 32 and 4, so the mean must weigh them; the

@@ -24,26 +24,47 @@ from seqmodels.files import atomic_path
 
 
 class TrainingClock(Callback):
-    """Time spent in training epochs (validation excluded) and the samples trained on."""
+    """Time spent in training epochs (validation excluded) and the samples trained on.
+
+    On a CUDA device the clock is read by CUDA events recorded in the stream, not by the host:
+    a step returns as soon as its work is queued, so the host's clock would time the queueing.
+    The events time the work from the start of an epoch's first batch to the end of its last,
+    with one wait an epoch, when the epoch's time is read (after its validation).
+    """
 
     def __init__(self) -> None:
         self.seconds, self.samples = 0.0, 0
-        self._epoch_start: float | None = None
+        self._start: Any = None  # a perf_counter() reading, or a CUDA event
+        self._end: Any = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._epoch_start = None
+        self._start = self._end = None
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
-        if self._epoch_start is None:
-            self._epoch_start = time.perf_counter()
+        if self._start is None:
+            self._start = self._mark(module.device)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
         self.samples += len(batch[-1])  # targets come last in every task's batches
-        self._last_end = time.perf_counter()
+        self._end = self._mark(module.device, self._end)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if self._epoch_start is not None:
-            self.seconds += self._last_end - self._epoch_start
+        if self._start is None or self._end is None:
+            return
+        if isinstance(self._start, float):
+            self.seconds += self._end - self._start
+        else:
+            self._end.synchronize()
+            self.seconds += self._start.elapsed_time(self._end) / 1000  # ms
+
+    @staticmethod
+    def _mark(device: torch.device, event: Any = None) -> Any:
+        """Now: the host's clock, or on CUDA an event queued in the stream (`event` reused)."""
+        if device.type != "cuda":
+            return time.perf_counter()
+        event = event or torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
 
     @property
     def samples_per_second(self) -> float | None:
@@ -111,16 +132,24 @@ class DeviceEMA(EMAWeightAveraging):
 class RandomState(Callback):
     """Carries the random generators in checkpoints, so that a resumed run draws the same
     shuffles and dropout masks as one never stopped (as plain tensors and tuples: they load with
-    `weights_only=True`)."""
+    `weights_only=True`): Python's, numpy's, torch's CPU generator, and each CUDA device's
+    generator when CUDA runs in the process (dropout on a GPU draws from the device's own).
+
+    A checkpoint resumed where fewer GPUs are visible restores the generators of those there
+    are; resumed without CUDA, only the CPU's.
+    """
 
     def state_dict(self) -> dict[str, Any]:
         state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
         kind, keys, pos, has_gauss, cached = state
-        return {
+        saved = {
             "torch": torch.get_rng_state(),
             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
             "python": random.getstate(),
         }
+        if torch.cuda.is_initialized():  # else no CUDA generator has drawn anything
+            saved["cuda"] = torch.cuda.get_rng_state_all()  # one uint8 tensor per device
+        return saved
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # Restored before the sanity check, which draws nothing (no shuffling, no dropout).
@@ -128,6 +157,9 @@ class RandomState(Callback):
         kind, keys, pos, has_gauss, cached = state_dict["numpy"]
         np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         random.setstate(state_dict["python"])
+        if state_dict.get("cuda") and torch.cuda.is_available():
+            for device, cuda_state in enumerate(state_dict["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, device)  # applied when CUDA starts
 
 
 class StopDecision(Callback):

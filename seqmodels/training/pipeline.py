@@ -3,6 +3,7 @@ record metrics.json."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,30 @@ def check_accelerator(cfg: DictConfig) -> None:
             f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA GPU here; "
             "use trainer=default (whatever the machine has) or trainer=cpu"
         )
+
+
+# cuBLAS's deterministic workspace settings (NVIDIA's cuBLAS docs, "Results reproducibility")
+DETERMINISTIC_CUBLAS = (":4096:8", ":16:8")
+
+
+def prepare_cublas(cfg: DictConfig) -> None:
+    """With `trainer.deterministic=true`, sets `CUBLAS_WORKSPACE_CONFIG=:4096:8` before any CUDA
+    work, as cuBLAS needs for reproducible results (Lightning sets it when the Trainer is built,
+    but cuBLAS reads it once, at its first use in the process). Raises ConfigError where that is
+    too late: CUDA already started in this process without it (a joblib worker that ran a job
+    with `trainer.deterministic=false` before)."""
+    if not cfg.trainer.get("deterministic"):
+        return
+    value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if value in DETERMINISTIC_CUBLAS:
+        return
+    if torch.cuda.is_initialized():
+        raise ConfigError(
+            f"trainer.deterministic=true, but CUDA started in this process with "
+            f"CUBLAS_WORKSPACE_CONFIG={value or 'unset'} (a worker that ran a job before): run "
+            "`export CUBLAS_WORKSPACE_CONFIG=:4096:8` before the command"
+        )
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = DETERMINISTIC_CUBLAS[0]
 
 
 @dataclass
@@ -272,6 +297,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """
     check_config(cfg)
     check_accelerator(cfg)
+    prepare_cublas(cfg)
     folder = RunFolder(run_dir)
     if (finished := finished_already(cfg, folder)) is not None:
         return finished
