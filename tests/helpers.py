@@ -119,6 +119,9 @@ def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
     flags = [a for a in args if a.startswith("-") or "=" not in a]
     overrides = [a for a in args if a not in flags]
     if "-m" in flags or "--multirun" in flags:
+        from seqmodels.sweeps.multirun import check_launcher
+
+        check_launcher(composed([o for o in overrides if o.startswith("hydra")], conf))
         for job in sweep_jobs(parse_overrides(overrides)):
             check_job(job, conf, build=False)
     elif not any(a.startswith("resume_sweep=") for a in overrides):

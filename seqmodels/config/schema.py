@@ -385,7 +385,9 @@ class ConfigCheck(Callback):
         from hydra.core.global_hydra import GlobalHydra
 
         from seqmodels.config.command_line import parse_overrides, sweep_jobs
+        from seqmodels.sweeps.multirun import check_launcher
 
+        _stop_on_error(lambda: check_launcher(config))  # GPUs for gpu_per_job's jobs
         if config.get("resume_sweep"):
             return  # its jobs run with the configs they started with
         loader = GlobalHydra.instance().config_loader()
