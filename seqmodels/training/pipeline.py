@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,10 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, EMAWeightAverag
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.checkpoints import read_checkpoint
+from seqmodels.config.precision import check_precision, precision_advice
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
+from seqmodels.models import build_net
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
@@ -100,6 +103,17 @@ def check_accelerator(cfg: DictConfig) -> None:
             f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA GPU here; "
             "use trainer=default (whatever the machine has) or trainer=cpu"
         )
+
+
+def check_run_precision(cfg: DictConfig) -> None:
+    """`trainer.precision` against this machine's kernels for the run's network (ConfigError,
+    before anything is written: a sweep's jobs come here unbuilt), and a warning where it suits
+    the task badly (seqmodels.config.precision)."""
+    precision = cfg.trainer.get("precision")
+    model = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    check_precision(precision, cfg.trainer.get("accelerator"), build_net(model, output_size=2))
+    if advice := precision_advice(precision, str(cfg.task.module.get("_target_"))):
+        warnings.warn(advice, stacklevel=2)
 
 
 # cuBLAS's deterministic workspace settings (NVIDIA's cuBLAS docs, "Results reproducibility")
@@ -297,6 +311,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """
     check_config(cfg)
     check_accelerator(cfg)
+    check_run_precision(cfg)
     prepare_cublas(cfg)
     folder = RunFolder(run_dir)
     if (finished := finished_already(cfg, folder)) is not None:
