@@ -5,8 +5,9 @@ On CPU, Lightning trains `16-mixed` as `bf16-mixed` (fp16 autocast has no CPU su
 and the recurrent layers then run oneDNN's bf16 kernels. oneDNN has a bf16 LSTM kernel only on
 CPUs with AVX-512 (measured: with `ONEDNN_MAX_CPU_ISA=AVX2` every LSTM stops with "could not
 create a primitive descriptor for the LSTM forward propagation primitive"; GRU and SimpleRNN
-run); without oneDNN (`torch.backends.mkldnn.enabled=False`) bf16 autocast runs but 3-4x slower
-than 32-true (`benchmarks/cpu_precision.py`). Such a run is refused in one line.
+run, 4-5x slower than in 32-true); without oneDNN (`torch.backends.mkldnn.enabled=False`) the
+LSTM runs, 4x slower than in 32-true (`benchmarks/cpu_precision.py`). Such a run is refused in
+one line. On a CPU with AVX-512 bf16 (AMX) bf16-mixed is 2-12x faster than 32-true.
 """
 
 from __future__ import annotations
