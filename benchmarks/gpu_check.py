@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -121,7 +122,8 @@ def config(shape: str, cell: str, precision: str, data: Path, tmp: Path, args: A
         "task.max_epochs=1", "task.ema_decay=null", f"task.datamodule.data_dir={data}",
         f"task.datamodule.cache_dir={tmp / 'cache'}", f"task.datamodule.max_len={sizes.max_len}",
         f"++trainer.limit_train_batches={sizes.steps}", "++trainer.limit_val_batches=1",
-        "++trainer.limit_test_batches=1", "++trainer.num_sanity_val_steps=0", "threads=4",
+        "++trainer.limit_test_batches=1", "++trainer.num_sanity_val_steps=0",
+        "++trainer.enable_model_summary=false", "threads=4",
     ]  # fmt: skip
     if shape == "keras":
         overrides += KERAS
@@ -384,6 +386,8 @@ def main() -> None:
         raise SystemExit("error: torch sees no CUDA GPU; --cpu runs the check on CPU")
     started = time.perf_counter()
     warnings.filterwarnings("ignore", module="lightning")
+    for name in ("lightning.pytorch", "lightning.fabric"):  # its tips, summaries, "Seed set"
+        logging.getLogger(name).setLevel(logging.ERROR)
     if args.cpu:
         print(f"CPU check: torch {torch.__version__}, Python {sys.version.split()[0]}")
     else:

@@ -27,4 +27,4 @@ if command -v nvidia-smi >/dev/null; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONWARNINGS=ignore  # Lightning's tips, Hydra's note on the search plugin (no optuna)
-timeout 480 "$python" benchmarks/gpu_check.py "$@" 2> >(grep -v -i -E "warn|^\s*$" >&2)
+timeout 480 "$python" benchmarks/gpu_check.py "$@" 2> >(grep -v -i -E "warn|^USDT|^\s*$" >&2)
