@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.plugins.precision import MixedPrecision
 
-import seqmodels.config.resolvers  # noqa: F401 (conf/train.yaml uses them)
+import seqmodels.cli.resolvers  # noqa: F401 (conf/train.yaml uses them)
 from seqmodels.models import RecurrentNet
 from seqmodels.training import pipeline
 

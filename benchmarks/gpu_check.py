@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 import torch
 from hydra import compose, initialize_config_dir
 
-import seqmodels.config.resolvers  # noqa: F401 (conf/train.yaml uses them)
+import seqmodels.cli.resolvers  # noqa: F401 (conf/train.yaml uses them)
 from seqmodels.training.pipeline import build_run, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -103,15 +103,15 @@ def read_checkpoint(path: str | Path, field: str = "ckpt_path") -> dict:
             f"{field}={path} is not a readable checkpoint ({_why_unreadable(path, err)}); "
             "give a .ckpt file from a run's checkpoints/ folder"
         ) from None
+    if isinstance(checkpoint, dict) and checkpoint_format(checkpoint) > CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"{field}={path} was written in checkpoint format {checkpoint_format(checkpoint)} "
+            f"by a newer seqmodels (this one reads up to {CHECKPOINT_FORMAT}); update seqmodels"
+        )
     if not isinstance(checkpoint, dict) or module_class(checkpoint) is None:
         raise ConfigError(
             f"{field}={path} is not a seqmodels checkpoint (it names no seqmodels module); "
             "give a .ckpt file from a run's checkpoints/ folder"
-        )
-    if checkpoint_format(checkpoint) > CHECKPOINT_FORMAT:
-        raise ConfigError(
-            f"{field}={path} was written in checkpoint format {checkpoint_format(checkpoint)} "
-            f"by a newer seqmodels (this one reads up to {CHECKPOINT_FORMAT}); update seqmodels"
         )
     target = net_target(checkpoint)
     if target is not None and not str(target).startswith("seqmodels."):

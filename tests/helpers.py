@@ -94,7 +94,7 @@ def composed(overrides: list[str], conf: Path = CONF) -> Any:
     """The config Hydra composes for `python train.py OVERRIDES`, its `hydra` node included."""
     from hydra import compose, initialize_config_dir
 
-    import seqmodels.config.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
+    import seqmodels.cli.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
 
     with initialize_config_dir(str(conf), version_base="1.3"):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
@@ -102,8 +102,8 @@ def composed(overrides: list[str], conf: Path = CONF) -> Any:
 
 def check_job(overrides: list[str], conf: Path = CONF, build: bool = True) -> Any:
     """The composed config's check a run gets before Hydra writes its folder
-    (`seqmodels.config.schema.ConfigCheck`); returns the config the run would train with."""
-    from seqmodels.config.schema import check_job as check
+    (`seqmodels.cli.check.ConfigCheck`); returns the config the run would train with."""
+    from seqmodels.cli.check import check_job as check
 
     return check(composed(overrides, conf), build=build)
 
@@ -113,7 +113,7 @@ def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
     command line (`check_command_line`), then the config Hydra composes for the run, or for
     each kind of job of a sweep (`ConfigCheck`). Returns the arguments Hydra runs; raises
     ConfigError."""
-    from seqmodels.config.command_line import check_command_line, parse_overrides, sweep_jobs
+    from seqmodels.cli.command_line import check_command_line, parse_overrides, sweep_jobs
 
     args = check_command_line(args, conf)
     flags = [a for a in args if a.startswith("-") or "=" not in a]
@@ -134,7 +134,7 @@ def refusal(*overrides: str, run_dir: Path) -> str:
     "error: "), found in this process: train.py's checks of the command line, the composed
     config's check, then the run up to where it refuses. Fails the test if nothing refuses or
     the message has several lines."""
-    from seqmodels.config.command_line import check_command_line
+    from seqmodels.cli.command_line import check_command_line
     from seqmodels.errors import ConfigError
     from seqmodels.training.pipeline import train
 

@@ -7,7 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from seqmodels.config.command_line import check_one_place
+from seqmodels.cli.command_line import check_one_place
 from seqmodels.errors import ConfigError
 from seqmodels.training.pipeline import make_trainer
 
@@ -61,6 +61,13 @@ def test_tuned_files_name_an_existing_task_and_model():
     for path in (CONF / "tuned").glob("*.yaml"):
         task, model = path.stem.split("_")
         assert task in TASKS and model in MODELS, path.name
+    optimizers = {p.stem for p in (CONF / "optimizer").glob("*.yaml")}
+    for path in (CONF / "tuned" / "optimizer").glob("*.yaml"):
+        task, optimizer = path.stem.split("_")
+        assert task in TASKS and optimizer in optimizers, path.name
+    for path in (CONF / "experiment" / "per_model").glob("*.yaml"):
+        experiment, model = path.stem.rsplit("_", 1)
+        assert (CONF / "experiment" / f"{experiment}.yaml").is_file() and model in MODELS
 
 
 @pytest.mark.integration
@@ -95,11 +102,15 @@ def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
 
 @pytest.mark.integration
 def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
-    for name in ("compare_sine", "compare_imdb", "compare_series"):
+    cells, baselines = {"rnn", "lstm", "gru"}, {"transformer", "cnn"}
+    for name in ("compare_sine", "compare_imdb", "compare_series", "memory_length"):
         params = compose_cfg(f"experiment={name}", return_hydra_config=True)
         sweep = params.hydra.sweeper.params
-        assert set(sweep.model.split(",")) == {"rnn", "lstm", "gru"}, name
+        assert cells <= set(sweep.model.split(",")), name
         assert len(sweep.seed.split(",")) >= 3, name
+    for name in ("compare_imdb", "memory_length"):  # where the recurrent cells stand
+        params = compose_cfg(f"experiment={name}", return_hydra_config=True)
+        assert baselines <= set(params.hydra.sweeper.params.model.split(",")), name
 
 
 @pytest.mark.integration
@@ -199,3 +210,7 @@ def test_imdb_defaults_pool_over_time_and_imdb_length_reads_the_last_state(compo
         cfg = compose_cfg("experiment=imdb_length", f"model={model}")
         assert not cfg.model.bidirectional and cfg.model.readout == "last"
         assert cfg.model.word_dropout == 0.0
+    # a recurrent cell's direction is no setting of the baselines: it is not applied to them
+    transformer = compose_cfg("experiment=imdb_length", "model=transformer").model
+    assert "bidirectional" not in transformer
+    assert transformer == compose_cfg("task=imdb", "model=transformer").model

@@ -109,3 +109,17 @@ def test_help_and_refusals_come_before_torch_is_imported(args):
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.stdout.strip().splitlines()[-1] == "no torch", result.stderr[-1000:]
+
+
+@pytest.mark.e2e
+def test_the_sweep_summaries_import_neither_torch_nor_lightning():
+    """A sweep's summary callback runs in the submitting process (a login node under SLURM)."""
+    code = (
+        "import sys\n"
+        "import seqmodels.sweeps.summarize\n"
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stderr[-1000:]

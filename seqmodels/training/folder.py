@@ -29,6 +29,7 @@ STATUSES = ("ok", "failed", "diverged", "unfinished")
 FAILED = ("failed", "diverged")  # statuses a sweep counts as failed jobs
 
 _held_locks: dict[Path, IO[str]] = {}  # run folders this process holds, open for its life
+_saved_config_here: dict[str, bool] = {}  # output dirs whose .hydra/ Hydra writes this time
 
 
 def is_main_process() -> bool:
@@ -248,3 +249,32 @@ def model_name(cfg: DictConfig) -> str | None:
     """The `model=` choice a run's config was composed with (`cell` in configs of seqmodels 0.1)."""
     model = cfg.get("model")
     return model.get("name") or model.get("cell") if isinstance(model, DictConfig) else None
+
+
+# --- Which folder a run writes (conf/train.yaml's resolvers: seqmodels/cli/resolvers.py) ----
+
+
+def run_folder_of(resume: str | None, ckpt_path: str | None) -> Path | None:
+    """The run folder a run continues in: `resume=`'s, or the one whose checkpoints/ holds
+    `ckpt_path=` (a checkpoint from elsewhere starts a new run from its state)."""
+    if resume:
+        return Path(resume)
+    if ckpt_path and Path(ckpt_path).parent.name == "checkpoints":
+        folder = Path(ckpt_path).parent.parent
+        if (folder / ".hydra" / "config.yaml").is_file():
+            return folder
+    return None
+
+
+def config_subdir(output_dir: str) -> str | None:
+    """`.hydra` for a new folder; None (Hydra then writes no config) for one whose run already
+    saved its config: a resumed run, a completed sweep's job, or a second process into it."""
+    if output_dir not in _saved_config_here:
+        saved = (Path(output_dir) / ".hydra" / "config.yaml").is_file()
+        _saved_config_here[output_dir] = not saved
+    return ".hydra" if _saved_config_here[output_dir] else None
+
+
+def config_saved_now(output_dir: str | Path) -> bool:
+    """Whether Hydra saved the folder's config in this process (the folder is this run's own)."""
+    return _saved_config_here.get(str(output_dir), False)

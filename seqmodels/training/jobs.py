@@ -17,11 +17,17 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqmodels.config.keys import RUN_KEYS
-from seqmodels.config.resolvers import config_saved_now, run_folder_of
 from seqmodels.errors import ConfigError
 from seqmodels.training import console
 from seqmodels.training.callbacks import Diverged
-from seqmodels.training.folder import FolderInUse, RunFolder, is_main_process, scheduler_restarts
+from seqmodels.training.folder import (
+    FolderInUse,
+    RunFolder,
+    config_saved_now,
+    is_main_process,
+    run_folder_of,
+    scheduler_restarts,
+)
 from seqmodels.training.pipeline import main_metric, train
 from seqmodels.training.resuming import resumed_config
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-import seqmodels.config.resolvers  # noqa: F401 (composing conf/train.yaml needs them)
+import seqmodels.cli.resolvers  # noqa: F401 (composing conf/train.yaml needs them)
 from seqmodels.config.keys import ONE_PLACE
 from seqmodels.errors import ConfigError
 
