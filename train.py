@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 
 import hydra
-import seqmodels.cli.resolvers  # noqa: F401 (registers the resolvers conf/train.yaml uses)
 from omegaconf import DictConfig
 
+import seqmodels.cli.resolvers  # noqa: F401 (registers the resolvers conf/train.yaml uses)
 from seqmodels.cli.command_line import check_command_line
 from seqmodels.errors import ConfigError
 

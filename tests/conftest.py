@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import seqmodels.cli.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+
+import seqmodels.cli.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
 
 from .helpers import CONF, REAL_IMDB, assert_ok, run_train, write_parquet_dir
 

@@ -6,12 +6,14 @@ Test modules import from here (or get fixtures from conftest.py), never from eac
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,9 @@ def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
     flags = [a for a in args if a.startswith("-") or "=" not in a]
     overrides = [a for a in args if a not in flags]
     if "-m" in flags or "--multirun" in flags:
+        from seqmodels.sweeps.multirun import check_launcher
+
+        check_launcher(composed([o for o in overrides if o.startswith("hydra")], conf))
         for job in sweep_jobs(parse_overrides(overrides)):
             check_job(job, conf, build=False)
     elif not any(a.startswith("resume_sweep=") for a in overrides):
@@ -190,6 +195,35 @@ def quiet_trainer(root: Path, **kwargs: Any):
         "default_root_dir": root,
     }
     return L.Trainer(**(settings | kwargs))
+
+
+# --- CUDA's rules, emulated on CPU -------------------------------------------------------------
+
+CUDNN_EVAL_BACKWARD = "cudnn RNN backward can only be called in training mode"
+
+
+@contextlib.contextmanager
+def cudnn_rnn_rules() -> Iterator[None]:
+    """cuDNN's rule for recurrent layers, enforced on CPU: the backward pass through an
+    `nn.RNN`/`nn.LSTM`/`nn.GRU` that ran in eval mode raises, as it does on a GPU."""
+    import torch
+
+    def refuse(grad: Any) -> None:
+        raise RuntimeError(CUDNN_EVAL_BACKWARD)
+
+    def forward_hook(module: Any, inputs: Any, output: Any) -> None:
+        if isinstance(module, torch.nn.RNNBase) and not module.training:
+            out = output[0]
+            if isinstance(out, torch.nn.utils.rnn.PackedSequence):
+                out = out.data
+            if out.requires_grad:
+                out.register_hook(refuse)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(forward_hook)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 # --- Tiny IMDB-style data -------------------------------------------------------------------

@@ -139,9 +139,17 @@ def test_slurm_launcher_takes_the_overrides_the_readme_names(compose_cfg):
 
 
 @pytest.mark.integration
-def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
+def test_gpu_per_job_launcher_is_joblib_with_a_job_per_gpu_slot(compose_cfg):
+    from hydra.utils import instantiate
+
     cfg = compose_cfg("hydra/launcher=gpu_per_job", return_hydra_config=True)
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    launcher = cfg.hydra.launcher
+    assert (launcher.n_jobs, launcher.jobs_per_gpu) == (None, 1)  # one job per GPU by default
+    built = instantiate(launcher)
+    # (Hydra's plugin scan loads plugin modules anew: classes compared by name)
+    assert "JoblibLauncher" in [c.__name__ for c in type(built).__mro__]
+    assert built.jobs_per_gpu == 1
+    assert "jobs_per_gpu" not in built.joblib  # joblib.Parallel gets its own arguments only
 
 
 # --- One knob per setting -------------------------------------------------------------------

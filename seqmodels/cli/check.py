@@ -56,6 +56,9 @@ class ConfigCheck(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.global_hydra import GlobalHydra
 
+        from seqmodels.sweeps.multirun import check_launcher
+
+        _stop_on_error(lambda: check_launcher(config))  # GPUs for gpu_per_job's jobs
         if config.get("resume_sweep"):
             return  # its jobs run with the configs they started with
         loader = GlobalHydra.instance().config_loader()

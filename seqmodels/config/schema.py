@@ -27,6 +27,7 @@ from typing import Any, cast
 from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf, ValidationError
 
+from seqmodels.config.precision import check_precision
 from seqmodels.errors import ConfigError
 
 
@@ -112,6 +113,7 @@ def check_config(cfg: DictConfig) -> None:
     check_node(cfg.task, TaskSchema, "task.")
     check_node(cfg.trainer, TrainerSchema, "trainer.")
     check_node(cfg.optimizer, OptimizerSchema, "optimizer.")
+    check_precision(cfg.trainer.get("precision"))  # the value; its kernels in check_buildable
     for section, cls, extra in built_sections(cfg):
         node = OmegaConf.select(cfg, section)
         check_keys(node, cls, section, extra)
@@ -318,7 +320,8 @@ def check_buildable(cfg: DictConfig) -> None:
             raise err.__cause__ from None
         raise ConfigError(f"task.datamodule: {err.__cause__ or err}") from None
     plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
-    build_net(plain["model"], output_size=2)
+    net = build_net(plain["model"], output_size=2)
+    check_precision(plain["trainer"].get("precision"), plain["trainer"].get("accelerator"), net)
     parameter = torch.nn.Parameter(torch.zeros(1))
     for section in ("optimizer", "scheduler"):
         if not plain.get(section):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -57,6 +59,31 @@ def input_gradients(
             activations = gate_activations(trace.layer, trace.inputs.detach(), trace.outputs)
         activations = {name: activations[name] for name in GATES[type(trace.layer)]}
     return grad.norm(dim=-1), activations
+
+
+@contextmanager
+def without_dropout(module: nn.Module) -> Iterator[None]:
+    """Dropout off for a measurement that differentiates through the network.
+
+    Every submodule is put in eval mode except the recurrent layers (`nn.RNNBase`), which stay
+    in training mode with their dropout between stacked layers set to 0: cuDNN refuses the
+    backward pass of an RNN in eval mode ("cudnn RNN backward can only be called in training
+    mode", pytorch#5878), and with no dropout an RNN in training mode computes what it does in
+    eval mode. Every module's mode and dropout rate are restored afterwards.
+    """
+    modes = {sub: sub.training for sub in module.modules()}
+    rates = {rnn: rnn.dropout for rnn in module.modules() if isinstance(rnn, nn.RNNBase)}
+    module.eval()
+    for rnn in rates:
+        rnn.dropout = 0.0
+        rnn.train()
+    try:
+        yield
+    finally:
+        for rnn, rate in rates.items():
+            rnn.dropout = rate
+        for sub, mode in modes.items():
+            sub.training = mode
 
 
 class GradientFlow(Callback):
@@ -131,13 +158,8 @@ class GradientFlow(Callback):
             if len(batch) == 3
             else torch.full((inputs.size(0),), inputs.size(1), device=inputs.device)
         )
-        was_training = module.training
-        module.eval()  # no dropout: the same batch gives comparable numbers every time
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                norms, gates = input_gradients(module, batch, gates=self.gates)
-        finally:
-            module.train(was_training)
+        with without_dropout(module), torch.inference_mode(False), torch.enable_grad():
+            norms, gates = input_gradients(module, batch, gates=self.gates)
         grad_norm, counts = by_distance_from_end(norms.detach(), lengths)
         self._counts = counts.tolist()
         self.records.append(

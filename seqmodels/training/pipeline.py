@@ -4,7 +4,9 @@ record metrics.json."""
 from __future__ import annotations
 
 import logging
+import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +21,17 @@ from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, TQDMProgre
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.checkpoints import read_checkpoint
+from seqmodels.config.precision import check_precision, precision_advice
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
 from seqmodels.evaluation.curves import TrainingCurves
 from seqmodels.evaluation.predictions import TestPredictions
+from seqmodels.models import build_net
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
     AtomicCheckpointIO,
+    DeviceEMA,
     Diverged,
     Interrupted,
     RandomState,
@@ -109,6 +114,41 @@ def check_accelerator(cfg: DictConfig) -> None:
             f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA GPU here; "
             "use trainer=default (whatever the machine has) or trainer=cpu"
         )
+
+
+def check_run_precision(cfg: DictConfig) -> None:
+    """`trainer.precision` against this machine's kernels for the run's network (ConfigError,
+    before anything is written: a sweep's jobs come here unbuilt), and a warning where it suits
+    the task badly (seqmodels.config.precision)."""
+    precision = cfg.trainer.get("precision")
+    model = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    check_precision(precision, cfg.trainer.get("accelerator"), build_net(model, output_size=2))
+    if advice := precision_advice(precision, str(cfg.task.module.get("_target_"))):
+        warnings.warn(advice, stacklevel=2)
+
+
+# cuBLAS's deterministic workspace settings (NVIDIA's cuBLAS docs, "Results reproducibility")
+DETERMINISTIC_CUBLAS = (":4096:8", ":16:8")
+
+
+def prepare_cublas(cfg: DictConfig) -> None:
+    """With `trainer.deterministic=true`, sets `CUBLAS_WORKSPACE_CONFIG=:4096:8` before any CUDA
+    work, as cuBLAS needs for reproducible results (Lightning sets it when the Trainer is built,
+    but cuBLAS reads it once, at its first use in the process). Raises ConfigError where that is
+    too late: CUDA already started in this process without it (a joblib worker that ran a job
+    with `trainer.deterministic=false` before)."""
+    if not cfg.trainer.get("deterministic"):
+        return
+    value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if value in DETERMINISTIC_CUBLAS:
+        return
+    if torch.cuda.is_initialized():
+        raise ConfigError(
+            f"trainer.deterministic=true, but CUDA started in this process with "
+            f"CUBLAS_WORKSPACE_CONFIG={value or 'unset'} (a worker that ran a job before): run "
+            "`export CUBLAS_WORKSPACE_CONFIG=:4096:8` before the command"
+        )
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = DETERMINISTIC_CUBLAS[0]
 
 
 @dataclass
@@ -220,7 +260,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
             )
         )
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
-        callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
+        callbacks.append(DeviceEMA(decay=cfg.task.ema_decay))
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     # the task's evaluation extras (seqmodels.evaluation): reference scores, plots
     callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
@@ -288,6 +328,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """
     check_config(cfg)
     check_accelerator(cfg)
+    check_run_precision(cfg)
+    prepare_cublas(cfg)
     folder = RunFolder(run_dir)
     if (finished := finished_already(cfg, folder)) is not None:
         return finished

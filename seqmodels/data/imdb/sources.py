@@ -54,33 +54,19 @@ def fingerprint(source: dict[str, Any]) -> str:
 
 
 def read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarray]:
-    """Texts and 0/1 labels of one split, checked."""
-    import datasets
-
-    datasets.disable_progress_bars()
+    """Texts and 0/1 labels of one split, checked. Local files are read with pyarrow (parquet)
+    or as text files (aclImdb/); only the hub source needs the `datasets` package."""
     where = source.get("files", {}).get(split) or source.get("root") or source.get("name")
     try:
-        if source["kind"] == "hub":
-            ds = datasets.load_dataset(source["name"], split=split)
-        elif source["kind"] == "parquet":
-            ds = datasets.load_dataset("parquet", data_files={split: str(where)}, split=split)
-        else:
-            folder_texts: list[str] = []
-            folder_labels: list[int] = []
-            for label, name in enumerate(("neg", "pos")):
-                files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
-                folder_texts += [f.read_text(encoding="utf-8") for f in files]
-                folder_labels += [label] * len(files)
-            ds = datasets.Dataset.from_dict({"text": folder_texts, "label": folder_labels})
+        table = _read_table(source, split, where)
     except Exception as err:  # any reader failure becomes one line naming the file
         raise DataError(f"could not read the IMDB {split} split from {where}: {err}") from None
-    missing = {"text", "label"} - set(ds.column_names)
+    missing = {"text", "label"} - set(table.column_names)
     if missing:
         raise DataError(
-            f"{where} lacks the column(s) {sorted(missing)}; it has {ds.column_names}. "
+            f"{where} lacks the column(s) {sorted(missing)}; it has {table.column_names}. "
             "IMDB files need a string column 'text' and a 0/1 column 'label'"
         )
-    table = ds.data.table
     texts = table.column("text").to_pylist()
     labels = np.asarray(table.column("label").to_numpy(zero_copy_only=False))
     if len(texts) == 0:
@@ -95,6 +81,27 @@ def read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarra
             f"{where} has {len(empty)} empty or missing texts (first at row {empty[0]})"
         )
     return texts, labels.astype(np.int64)
+
+
+def _read_table(source: dict[str, Any], split: str, where: Any) -> Any:
+    """The split as a pyarrow Table (columns as stored; checked by read_split)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if source["kind"] == "parquet":
+        return pq.read_table(where)
+    if source["kind"] == "aclimdb":
+        texts: list[str] = []
+        labels: list[int] = []
+        for label, name in enumerate(("neg", "pos")):
+            files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
+            texts += [f.read_text(encoding="utf-8") for f in files]
+            labels += [label] * len(files)
+        return pa.table({"text": texts, "label": labels})
+    import datasets  # the hub's reader: the one source that needs it
+
+    datasets.disable_progress_bars()
+    return datasets.load_dataset(source["name"], split=split).data.table
 
 
 def _review_id(path: Path) -> int:
