@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from seqmodels.files import write_text
@@ -25,7 +26,8 @@ class TestPredictions(Callback):
     says of each example (`example_columns("test")`, e.g. a window's `window_end`), then what
     the task module says of its outputs (`prediction_columns(batch, outputs)`: sine and series
     `target, prediction`; IMDB `label, probability, length`; memory `target, predicted,
-    probability`). Under DDP every process tests the whole split; rank 0 writes.
+    probability`). The columns stay on the device until the test epoch ends, where they are
+    read back once. Under DDP every process tests the whole split; rank 0 writes.
     """
 
     __test__ = False  # a class named Test* that pytest must not collect
@@ -33,7 +35,7 @@ class TestPredictions(Callback):
     def __init__(self, file: str = FILE) -> None:
         self.file = file
         self._batches: list[list[int]] = []
-        self._columns: list[dict[str, np.ndarray]] = []
+        self._columns: list[dict[str, torch.Tensor]] = []  # per batch, still on the device
 
     def on_test_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loader = trainer.test_dataloaders
@@ -53,14 +55,17 @@ class TestPredictions(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
+        # kept on the device: a read back here would wait for the GPU after every batch
         columns = module.prediction_columns(batch, outputs)  # type: ignore[operator]
-        self._columns.append({k: v.detach().cpu().numpy() for k, v in columns.items()})
+        self._columns.append({k: v.detach() for k, v in columns.items()})
 
     def on_test_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self._columns:
             return
         index = np.concatenate([self._batches[i] for i in range(len(self._columns))])
-        columns = {k: np.concatenate([c[k] for c in self._columns]) for k in self._columns[0]}
+        columns = {
+            k: torch.cat([c[k] for c in self._columns]).cpu().numpy() for k in self._columns[0]
+        }
         order = np.argsort(index, kind="stable")
         datamodule = getattr(trainer, "datamodule", None)
         described = getattr(datamodule, "example_columns", None)
