@@ -393,3 +393,27 @@ def test_auroc_of_one_class_is_undefined_not_zero():
     both = DefinedAUROC()
     both.update(torch.tensor([0.2, 0.9, 0.6]), torch.tensor([0, 1, 1]))
     assert both.compute() == pytest.approx(1.0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("counts", "fraction"),
+    [((100, 100), 0.004), ((40, 40), 0.01), ((3, 50), 0.1), ((40, 40), 0.99), ((7, 90), 0.95)],
+)
+def test_a_val_fraction_that_leaves_a_label_out_suggests_one_that_is_then_accepted(
+    counts, fraction
+):
+    """The issue's case: `val_fraction=0.01` on a small set was told a bound (0.5 / n, e.g.
+    0.0125 for 40 reviews a label) that rounds to no reviews again."""
+    import re
+
+    from seqmodels.data.imdb.datamodule import check_val_fraction
+    from seqmodels.errors import ConfigError
+
+    labels = np.repeat([0, 1], counts)
+    with pytest.raises(ConfigError) as err:
+        check_val_fraction(fraction, labels)
+    suggested = re.search(r"(?:at least|at most) ([0-9.e-]+)$", str(err.value))
+    assert suggested, str(err.value)
+    check_val_fraction(float(suggested.group(1)), labels)  # accepted
+    assert "\n" not in str(err.value)

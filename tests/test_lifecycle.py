@@ -306,6 +306,32 @@ def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
     assert "the training loss is nan" in metrics["error"] or "inf" in metrics["error"]
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize(("steps_before", "first"), [(0, True), (3, False)])
+def test_a_loss_not_finite_before_any_update_is_not_blamed_on_the_learning_rate(
+    steps_before, first
+):
+    """A loss that is inf at the very first step comes from the data or the model's settings:
+    the line says so instead of "lower optimizer.lr" (the issue's 1e39 in a series)."""
+    from types import SimpleNamespace
+
+    from seqmodels.training.callbacks import Diverged, StopOnDivergence
+
+    trainer = SimpleNamespace(global_step=steps_before, current_epoch=0, log_every_n_steps=10)
+    stop = StopOnDivergence()
+    stop.on_train_batch_start(trainer, None, None, 0)
+    trainer.global_step += 1  # the batch's optimizer step
+    with pytest.raises(Diverged) as err:
+        stop.on_train_batch_end(trainer, None, torch.tensor(float("inf")), None, 0)
+    assert err.value.before_any_update is first
+    advice = err.value.advice(0.001)
+    if first:
+        assert str(err.value).endswith("step 1 before any update")
+        assert "the learning rate is not the cause: check the data" in advice
+    else:
+        assert advice == "lower optimizer.lr (now 0.001) or set task.gradient_clip_val"
+
+
 @pytest.mark.e2e
 def test_a_diverged_run_exits_1_with_one_line(tmp_path):
     """The issue's command: clipping keeps the training loss finite for a step, while the

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from seqmodels.data.windows import WindowDataModule
+from seqmodels.data.windows import WindowDataModule, check_trainable
 from seqmodels.errors import ConfigError
 
 SUFFIXES = (".csv", ".parquet")
@@ -72,11 +72,7 @@ def read_series(path: str | Path, column: str | None) -> np.ndarray:
             f"{raw.iloc[row]!r}); choose a column of numbers"
         )
     values = numbers.to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        row = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ConfigError(
-            f"task.datamodule.column={column} of {path} has an infinite value at row {row}"
-        )
+    check_trainable(values, f"task.datamodule.column={column} of {path}")
     return values.astype(np.float32)
 
 

@@ -137,11 +137,32 @@ def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:
 
 
 class Diverged(RuntimeError):
-    """The training loss (or the monitored validation metric) stopped being a finite number."""
+    """The training loss (or the monitored validation metric) stopped being a finite number.
+    `before_any_update`: it was not finite before the first optimizer step, so the learning
+    rate can't be the cause (the data, or the model's settings, are)."""
 
-    def __init__(self, value: float, epoch: int, step: int, what: str = "training loss") -> None:
-        super().__init__(f"the {what} is {value} at epoch {epoch}, step {step}")
+    def __init__(
+        self,
+        value: float,
+        epoch: int,
+        step: int,
+        what: str = "training loss",
+        before_any_update: bool = False,
+    ) -> None:
+        when = " before any update" if before_any_update else ""
+        super().__init__(f"the {what} is {value} at epoch {epoch}, step {step}{when}")
         self.value, self.epoch, self.step, self.what = value, epoch, step, what
+        self.before_any_update = before_any_update
+
+    def advice(self, lr: Any) -> str:
+        """What to change: the data when nothing had trained yet, else the step size."""
+        if self.before_any_update:
+            return (
+                "the weights had not been updated yet, so the learning rate is not the cause: "
+                "check the data (values too large for float32, or whose squares overflow it) "
+                "and the model's settings"
+            )
+        return f"lower optimizer.lr (now {lr}) or set task.gradient_clip_val"
 
 
 class StopOnDivergence(Callback):
@@ -156,6 +177,11 @@ class StopOnDivergence(Callback):
     def __init__(self, monitor: str | None = None) -> None:
         self.monitor = monitor  # a validation metric that must stay finite too
         self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss, or -1
+        self._bad_before_update: torch.Tensor | None = None  # that loss was the first step's
+        self._batch_start_step = 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        self._batch_start_step = trainer.global_step  # the optimizer steps taken before it
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -164,8 +190,11 @@ class StopOnDivergence(Callback):
         step = torch.tensor(trainer.global_step, device=loss.device)
         if self._first_bad is None:
             self._first_bad = torch.full((), -1, device=loss.device, dtype=torch.long)
+            self._bad_before_update = torch.zeros((), device=loss.device, dtype=torch.bool)
         bad = ~torch.isfinite(loss.detach()) & (self._first_bad < 0)
         self._first_bad = torch.where(bad, step, self._first_bad)
+        assert self._bad_before_update is not None  # set with _first_bad
+        self._bad_before_update |= bad & (self._batch_start_step == 0)
         if loss.device.type == "cpu" or trainer.global_step % trainer.log_every_n_steps == 0:
             self._check(trainer, loss)
 
@@ -187,7 +216,8 @@ class StopOnDivergence(Callback):
         step = int(self._first_bad)
         if step >= 0:
             value = float(loss.detach()) if loss is not None else math.nan
-            raise Diverged(value, trainer.current_epoch, step)
+            first = bool(self._bad_before_update)
+            raise Diverged(value, trainer.current_epoch, step, before_any_update=first)
 
 
 class Interrupted(Callback):

@@ -105,10 +105,8 @@ def run_job(cfg: DictConfig) -> float:
                 folder.remove_unstarted()  # refused before it started: no junk folder
         line = f"error: {err}"
         if isinstance(err, Diverged):
-            line += (
-                f"; stopped (metrics.json says diverged). Lower optimizer.lr "
-                f"(now {OmegaConf.select(cfg, 'optimizer.lr')}) or set task.gradient_clip_val"
-            )
+            advice = err.advice(OmegaConf.select(cfg, "optimizer.lr"))
+            line += f"; stopped (metrics.json says diverged): {advice}"
         if not multirun:
             raise SystemExit(line) from None
         log.error("job %s: %s", hydra_cfg.job.num, line)
