@@ -23,7 +23,8 @@ class DefinedAUROC(BinaryAUROC):
     area under the ROC curve needs both (torchmetrics returns 0.0 there, with a warning, which
     reads as a model that ranks every review backwards)."""
 
-    def compute(self) -> Tensor:  # the states are synced across processes before this runs
+    def compute(self) -> Tensor:  # type: ignore[override]  # as BinaryAUROC.compute: a Tensor
+        # (the states are synced across processes before compute runs)
         target = dim_zero_cat(self.target) if self.target else torch.empty(0)
         if target.numel() == 0 or bool(target.min() == target.max()):
             return torch.tensor(float("nan"), device=self.device)
