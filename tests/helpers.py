@@ -111,10 +111,15 @@ def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
     command line (`check_command_line`), then the config Hydra composes for the run, or for
     each kind of job of a sweep (`ConfigCheck`). Returns the arguments Hydra runs; raises
     ConfigError."""
-    from seqmodels.config.command_line import check_command_line, parse_overrides, sweep_jobs
+    from seqmodels.config.command_line import (
+        check_command_line,
+        flags_of,
+        parse_overrides,
+        sweep_jobs,
+    )
 
     args = check_command_line(args, conf)
-    flags = [a for a in args if a.startswith("-") or "=" not in a]
+    flags = flags_of(args)
     overrides = [a for a in args if a not in flags]
     if "-m" in flags or "--multirun" in flags:
         for job in sweep_jobs(parse_overrides(overrides)):

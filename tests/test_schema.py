@@ -9,7 +9,7 @@ import pytest
 
 from seqmodels.errors import ConfigError
 
-from .helpers import CONF, ROOT, check_before_writing, check_job
+from .helpers import CONF, ROOT, check_before_writing, check_job, read_rows
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
@@ -109,3 +109,72 @@ def test_help_and_refusals_come_before_torch_is_imported(args):
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.stdout.strip().splitlines()[-1] == "no torch", result.stderr[-1000:]
+
+
+# --- Settings that would fail once training started, refused before anything is written ------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.precision=banana"], "trainer.precision='banana' must be one of "),
+        (["+optimizer.betas=[0.9]"], "optimizer: AdamW refuses lr=0.003, weight_decay=0.05, "),
+        (
+            ["optimizer=sgd", "optimizer.momentum=-1"],
+            "optimizer: SGD refuses lr=0.01, momentum=-1: Invalid momentum value: -1",
+        ),
+        (
+            ["scheduler=step", "~scheduler.step_size"],
+            "scheduler: StepLR refuses gamma=0.5: StepLR.__init__() missing 1 required",
+        ),
+        (
+            ["scheduler=step", "scheduler.step_size=0"],
+            "scheduler: StepLR refuses step_size=0, gamma=0.5: integer modulo by zero",
+        ),
+        (
+            ["scheduler=step", "scheduler.gamma=-1"],
+            "its learning rate would be -0.003 at epoch 10",  # trained uphill, silently
+        ),
+        (["scheduler=plateau", "scheduler.factor=2"], "Factor should be < 1.0"),
+        (
+            ["task.monitor=val/acc"],
+            "task.monitor=val/acc is not logged by Forecaster; choose one of val/loss, val/mse",
+        ),
+        (
+            ["scheduler=plateau", "scheduler.monitor=val/los"],
+            "scheduler.monitor=val/los is not logged by Forecaster",
+        ),
+        (["++trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 switches validation off"),
+        (
+            ["++trainer.check_val_every_n_epoch=9", "trainer.max_epochs=5"],
+            "trainer.check_val_every_n_epoch=9 > trainer.max_epochs=5: no epoch would validate",
+        ),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_a_setting_that_would_fail_after_training_started_is_refused_first(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        check_before_writing(overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.integration
+def test_a_plateau_schedule_works_with_validation_every_second_epoch(compose_cfg, tmp_path):
+    """The issue's case crashed after epoch 0 (no val/loss to step on): the plateau scheduler
+    now steps after the epochs that validate."""
+    from seqmodels.training.pipeline import train
+
+    cfg = compose_cfg(
+        "scheduler=plateau", "scheduler.patience=0", "++trainer.check_val_every_n_epoch=2",
+        "trainer.max_epochs=4", "callbacks=lr_monitor", "threads=1",
+        "trainer.enable_progress_bar=false", "task.datamodule.n_points=60",
+    )  # fmt: skip
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["status"] == "ok" and metrics["epochs"] == 4
+    rates = [
+        float(row["lr-AdamW"])
+        for row in read_rows(tmp_path / "run" / "metrics.csv")
+        if row.get("lr-AdamW")
+    ]
+    assert rates[:3] == [cfg.optimizer.lr] * 3  # no step before the first validation

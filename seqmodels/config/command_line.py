@@ -46,7 +46,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     Raises ConfigError with one line."""
     from seqmodels.sweeps.multirun import check_multirun, is_multirun
 
-    flags = [a for a in args if a.startswith("-") or "=" not in a]
+    flags = flags_of(args)
     if set(flags) & INFO_FLAGS:  # Hydra prints and exits: nothing runs, nothing to check
         return args
     overrides = parse_overrides([a for a in args if a not in flags])
@@ -57,6 +57,12 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     if not (_first(values, "resume") or _first(values, "resume_sweep")):
         check_known_keys(list(overrides), conf)
     return check_folders(args, flags, values, is_multirun(values, flags, conf))
+
+
+def flags_of(args: Sequence[str]) -> list[str]:
+    """Hydra's flags among the arguments (`-m`, `--cfg job`'s two words); the rest are
+    overrides, `~key` deletions included."""
+    return [a for a in args if a.startswith("-") or ("=" not in a and not a.startswith("~"))]
 
 
 def check_one_place(keys: Iterable[str]) -> None:

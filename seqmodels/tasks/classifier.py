@@ -38,6 +38,8 @@ class SentimentClassifier(SeqModule):
     needs to classify raw text with `predict`.
     """
 
+    METRICS = {"train": ("acc",), "val": ("acc", "f1", "auroc"), "test": ("acc", "f1", "auroc")}
+
     def __init__(
         self,
         net: dict[str, Any],
