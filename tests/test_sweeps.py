@@ -115,6 +115,24 @@ def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
 
 
 @pytest.mark.e2e
+def test_joblib_jobs_load_batches_with_worker_processes(tmp_path, tiny_imdb):
+    """The issue's case: under joblib the num_workers=2 job died ("'Process' object has no
+    attribute 'env'": loky's start method is the default in its workers); both train now,
+    to the same metrics (the loader's workers change nothing of the batches)."""
+    sweep, _ = run_sweep(
+        "-m", "hydra/launcher=joblib", "task=imdb", f"task.datamodule.data_dir={tiny_imdb}",
+        "task.datamodule.num_workers=0,2", "trainer=debug", cwd=tmp_path,
+    )  # fmt: skip
+    by_workers = {
+        name.split("num_workers=")[1].split(",")[0]: metrics
+        for name, metrics in job_metrics(sweep).items()
+    }
+    assert sorted(by_workers) == ["0", "2"]
+    assert [m["status"] for m in by_workers.values()] == ["ok", "ok"]
+    assert by_workers["0"]["test/acc"] == by_workers["2"]["test/acc"]
+
+
+@pytest.mark.e2e
 def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
     sweep, _ = run_sweep(
         "-m",

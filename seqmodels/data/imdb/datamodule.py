@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from seqmodels.data.imdb.cache import prepare_imdb
 from seqmodels.data.imdb.reviews import BucketBatchSampler, EncodedReviews, stratified_split
 from seqmodels.data.imdb.sources import HUB_DATASET
-from seqmodels.data.sharding import train_loader
+from seqmodels.data.sharding import train_loader, worker_context
 from seqmodels.data.text import pad_batch
 from seqmodels.errors import ConfigError, check_positive, rounded_down, rounded_up
 
@@ -118,6 +118,7 @@ class IMDBDataModule(L.LightningDataModule):
         loader_kwargs: dict[str, Any] = {
             "collate_fn": collate,
             "num_workers": hp.num_workers,
+            "multiprocessing_context": worker_context(hp.num_workers),
             "pin_memory": on_gpu(self.trainer) if hp.pin_memory is None else hp.pin_memory,
         }
         if shuffle:  # training: this rank's share, shuffled by seed and epoch
