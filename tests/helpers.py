@@ -117,13 +117,16 @@ def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
         parse_overrides,
         sweep_jobs,
     )
+    from seqmodels.config.schema import check_sweep_job
+    from seqmodels.sweeps.multirun import is_multirun
 
     args = check_command_line(args, conf)
     flags = flags_of(args)
     overrides = [a for a in args if a not in flags]
-    if "-m" in flags or "--multirun" in flags:
+    values = {o.key_or_group: [str(o.value())] for o in parse_overrides(overrides).values()}
+    if is_multirun(values, flags, conf) and not any(a.startswith("resume_sweep=") for a in args):
         for job in sweep_jobs(parse_overrides(overrides)):
-            check_job(job, conf, build=False)
+            check_sweep_job(composed(job, conf))
     elif not any(a.startswith("resume_sweep=") for a in overrides):
         check_job(overrides, conf)
     return args

@@ -369,3 +369,24 @@ def test_search_space_reads_hydra_sweep_syntax_as_optuna_distributions():
     assert space["seed"] == IntDistribution(0, 9, step=3)  # 0, 3, 6, 9: range's end excluded
     assert override_value("/data/imdb") == "/data/imdb"
     assert override_value("a b,c") == "'a b,c'" and override_value(None) == "null"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["hparams_search=lstm_sine", "trainer.devices=2"],  # the issue's case
+        ["-m", "trainer.devices=[0,1]", "model=rnn,lstm"],
+        ["-m", "++trainer.num_nodes=2", "seed=0,1"],
+    ],
+    ids=["search_devices", "sweep_device_list", "sweep_nodes"],
+)
+def test_a_job_that_would_start_processes_of_its_own_is_refused_in_a_multirun(tmp_path, overrides):
+    """A search with trainer.devices=2 (no trainer=ddp): Lightning started a second process
+    running a study of its own, and 2 requested trials became 4, all failed."""
+    from .helpers import check_before_writing
+
+    with pytest.raises(ConfigError) as err:
+        check_before_writing([*overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert "in a multirun under hydra/launcher=basic would start each job's extra" in str(err.value)
+    assert not (tmp_path / "sweep").exists()

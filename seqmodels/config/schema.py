@@ -462,12 +462,23 @@ class ConfigCheck(Callback):
 
         from seqmodels.config.command_line import parse_overrides, sweep_jobs
 
-        if config.get("resume_sweep"):
-            return  # its jobs run with the configs they started with
-        loader = GlobalHydra.instance().config_loader()
-        typed = list(config.hydra.overrides.task)
-        for job in sweep_jobs(parse_overrides(typed))[:MAX_CHECKED_JOBS]:
-            _stop_on_error(lambda job=job: check_job(loader.load_sweep_config(config, job), False))
+        if not config.get("resume_sweep"):  # a completed sweep's jobs keep their configs
+            loader = GlobalHydra.instance().config_loader()
+            typed = list(config.hydra.overrides.task)
+            for job in sweep_jobs(parse_overrides(typed))[:MAX_CHECKED_JOBS]:
+                _stop_on_error(
+                    lambda job=job: check_sweep_job(loader.load_sweep_config(config, job))
+                )
+
+
+def check_sweep_job(config: DictConfig) -> None:
+    """One kind of sweep job, composed: its values against the schema, and a Trainer that would
+    start processes of its own under a launcher that doesn't start them."""
+    from seqmodels.sweeps.multirun import check_job_processes
+
+    cfg = check_job(config, build=False)
+    launcher = str(config.hydra.runtime.choices.get("hydra/launcher", "basic"))
+    check_job_processes(cfg.trainer, launcher)
 
 
 def _stop_on_error(check: Any) -> None:
