@@ -230,11 +230,11 @@ def check_resume_folder(resume: str) -> None:
 def check_new_run_folder(run_dir: str) -> None:
     """`hydra.run.dir=` of a new run must be free and hold no run (unless SLURM restarts the
     run's own command, which continues it there)."""
-    from seqmodels.training.folder import RunFolder, scheduler_restarts
+    from seqmodels.training.folder import RunFolder
 
     folder = RunFolder(run_dir)
     folder.check_free()
-    if scheduler_restarts() == 0 and (folder.holds_results() or folder.is_run()):
+    if not folder.restarted_here() and (folder.holds_results() or folder.is_run()):
         raise ConfigError(
             f"hydra.run.dir={run_dir} already holds a run (its config, metrics.json or "
             f"checkpoints); continue it with resume={run_dir}, or choose another folder"

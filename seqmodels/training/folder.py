@@ -45,6 +45,19 @@ def scheduler_restarts() -> int:
     return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
 
 
+def scheduler_job() -> str | None:
+    """The id the scheduler gave this job, the same across its restarts: submitit's (SLURM's
+    job and array task, or the local executor's), else SLURM's own; None outside a job."""
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        try:
+            import submitit
+
+            return str(submitit.JobEnvironment().job_id)
+        except Exception:  # not inside a job submitit started
+            pass
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
 def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
@@ -144,9 +157,27 @@ class RunFolder:
             raise FolderInUse(f"run folder {self.path} is in use by another process") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}\n")
+        job = scheduler_job()
+        as_job = f" as job {job}" if job else ""
+        handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}{as_job}\n")
         handle.flush()
         _held_locks[key] = handle
+
+    def restarted_here(self) -> bool:
+        """Whether this job is its scheduler's restart of the run in this folder: SLURM counts a
+        restart (a requeue, a preemption, a time limit), or the folder was last held by this
+        same scheduler job (submitit requeues a local job past `timeout_min` in the same job,
+        with no count). A restarted job runs the same command: it continues its run here."""
+        if not self.is_run():
+            return False
+        if scheduler_restarts() > 0:
+            return True
+        job = scheduler_job()
+        try:
+            held_by = self.lock_file.read_text().strip()
+        except OSError:
+            return False
+        return job is not None and held_by.endswith(f" as job {job}")
 
     def holder(self) -> str | None:
         """Who holds the folder now ("process 123 on host since ..."), or None; takes nothing."""

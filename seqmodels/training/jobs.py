@@ -21,7 +21,13 @@ from seqmodels.config.resolvers import config_saved_now, run_folder_of
 from seqmodels.errors import ConfigError
 from seqmodels.training import console
 from seqmodels.training.callbacks import Diverged
-from seqmodels.training.folder import FolderInUse, RunFolder, is_main_process, scheduler_restarts
+from seqmodels.training.folder import (
+    FolderInUse,
+    RunFolder,
+    is_main_process,
+    scheduler_job,
+    scheduler_restarts,
+)
 from seqmodels.training.pipeline import main_metric, train
 from seqmodels.training.resuming import resumed_config
 
@@ -134,7 +140,7 @@ def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig
     ) or (field == "resume_sweep" and not config_saved_now(folder.path))
     if not is_main_process() and folder.is_run():  # DDP: the config rank 0 saved
         continuing = True
-    restarted = scheduler_restarts() > 0 and folder.is_run() and not config_saved_now(folder.path)
+    restarted = folder.restarted_here() and not config_saved_now(folder.path)
     if not (continuing or restarted):
         return cfg
     typed = list(hydra_cfg.overrides.task)
@@ -142,7 +148,10 @@ def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig
     cfg = resumed_config(cfg, typed, choices, folder, field or "resume")
     if restarted:
         restarts = scheduler_restarts()
-        log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
+        if restarts:
+            log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
+        else:
+            log.info("The scheduler restarted job %s: it continues in its folder", scheduler_job())
         cfg.resume = str(folder.path)
         if folder.last_checkpoint.is_file():  # its own latest state, not where it started from
             cfg.ckpt_path = None
