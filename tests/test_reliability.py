@@ -393,6 +393,94 @@ def test_a_run_folder_with_results_is_never_overwritten(hydra_run, tmp_path):
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("hydra.run.dir={folder}", "hydra.run.dir={folder} holds files of its own (hparams"),
+        ("hydra.run.dir=", "hydra.run.dir= names no folder (a run would write into the current"),
+        ("hydra.run.dir={folder}/${{oops}}", "can't be resolved (Interpolation key 'oops' not"),
+        ("hydra.sweep.dir={folder}", "hydra.sweep.dir={folder} holds files of its own (hparams"),
+    ],
+    ids=["user_files", "empty", "unresolvable", "sweep_into_user_files"],
+)
+def test_a_folder_of_the_users_files_or_none_is_refused_before_anything_is_written(
+    tmp_path, typed, message
+):
+    """The issue's case: `hydra.run.dir=` a folder of the user's own files wrote over their
+    predictions.png and hparams.yaml and merged their metrics.csv into the run's."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    mine = {"predictions.png": b"my plot", "hparams.yaml": b"mine: 1\n", "metrics.csv": b"a\n1\n"}
+    for name, content in mine.items():
+        (folder / name).write_bytes(content)
+    args = [typed.format(folder=folder), "trainer=debug"]
+    if "sweep" in typed:
+        args = ["-m", *args, "seed=0,1"]
+    with pytest.raises(ConfigError) as err:
+        check_before_writing(args)
+    assert message.format(folder=folder) in str(err.value) and "\n" not in str(err.value)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == mine
+
+
+HOLD_SWEEP = """
+import sys, time
+from seqmodels.sweeps.folders import SweepFolder
+SweepFolder(sys.argv[1]).lock()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.e2e
+def test_a_second_sweep_into_a_held_sweep_folder_is_refused_and_writes_nothing(tmp_path):
+    """The issue's case: two sweeps into one hydra.sweep.dir a second apart both ran, the second
+    writing a false "failed" record into the first's job while it trained. The first holds its
+    sweep folder as a run holds its own; the second stops before Hydra writes a thing."""
+    import os
+    import subprocess
+    import sys
+
+    from .helpers import ROOT
+
+    sweep = tmp_path / "sweep"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SWEEP, str(sweep)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert first.stdout.readline().strip() == "held"
+        second = run_train(
+            "-m", "seed=0,1", "trainer=debug", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert_refused(second, f"error: sweep folder {sweep} is in use by process {first.pid} on ")
+    assert sorted(p.name for p in sweep.iterdir()) == [".lock"]  # no job, no multirun.yaml
+
+
+@pytest.mark.integration
+def test_a_refused_job_writes_no_record_into_a_folder_another_process_holds(tmp_path):
+    """A job refused in a folder another process holds (a second sweep's job in the first's)
+    leaves that folder as it is; in a folder no one holds it records its failure."""
+    import fcntl
+
+    from seqmodels.training.folder import RunFolder
+    from seqmodels.training.jobs import may_record
+
+    held, free = RunFolder(tmp_path / "held"), RunFolder(tmp_path / "free")
+    held.path.mkdir()
+    with open(held.lock_file, "w") as other:  # another open file: as another process's lock
+        other.write("process 1 on elsewhere since then\n")
+        other.flush()
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert not may_record(held)
+    assert may_record(free) and free.held()
+
+
 @pytest.mark.e2e
 def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
     runs = [start_train("trainer=debug", cwd=tmp_path) for _ in range(2)]

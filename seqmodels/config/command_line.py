@@ -56,7 +56,43 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     check_multirun(values, flags, conf)  # DDP only where each job's processes start right
     if not (_first(values, "resume") or _first(values, "resume_sweep")):
         check_known_keys(list(overrides), conf)
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        if key in values:
+            values[key] = [
+                typed_folder(key, values[key], [a for a in args if a not in flags], conf)
+            ]
     return check_folders(args, flags, values, is_multirun(values, flags, conf))
+
+
+def typed_folder(key: str, typed: list[str], overrides: list[str], conf: Path) -> str:
+    """The folder a typed `hydra.run.dir=`/`hydra.sweep.dir=` names, its interpolations
+    resolved as Hydra will; ConfigError for an empty one or one that can't be resolved
+    (Hydra fails there with pages of traceback about its own error formatting)."""
+    value = typed[0] if typed else ""
+    if not value.strip() or value in NULL:
+        raise ConfigError(
+            f"{key}={value} names no folder (a run would write into the current one); give a "
+            f"folder, or leave {key} out for a new one under outputs/"
+        )
+    if "${" not in value:
+        return value
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    job = [o for o in sweep_jobs(parse_overrides(overrides))[0] if not o.startswith(key)]
+    try:
+        with initialize_config_dir(str(conf), version_base="1.3"):
+            cfg = compose("train", overrides=[*job, f"{key}={value}"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        return str(OmegaConf.select(cfg, key, throw_on_resolution_failure=True))
+    except (HydraException, OmegaConfBaseException) as err:
+        why = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ConfigError(
+            f"{key}={value} can't be resolved ({why}); write the folder, or interpolations "
+            "of settings the run has (${now:%Y-%m-%d}, ${seed}, ${hydra:runtime.choices.model})"
+        ) from None
 
 
 def flags_of(args: Sequence[str]) -> list[str]:
@@ -207,11 +243,16 @@ def check_new_sweep_folder(values: dict[str, list[str]], resume: str | None) -> 
     sweep_dir = _first(values, "hydra.sweep.dir")
     shared_study = bool(_first(values, "hydra.sweeper.storage"))  # workers of one search
     restarted = scheduler_restarts() > 0  # SLURM runs a requeued job's command again
-    if sweep_dir and not (shared_study or restarted) and SweepFolder(sweep_dir).holds_jobs():
+    if not sweep_dir or shared_study or restarted:
+        return
+    sweep = SweepFolder(sweep_dir)
+    sweep.check_free()
+    if sweep.holds_jobs():
         raise ConfigError(
             f"hydra.sweep.dir={sweep_dir} already holds finished or started jobs; complete "
             f"that sweep with resume_sweep={sweep_dir}, or choose another folder"
         )
+    check_no_files_of_the_user("hydra.sweep.dir", sweep.path, allowed=SWEEP_OWN_FILES)
 
 
 def check_resume_folder(resume: str) -> None:
@@ -234,10 +275,30 @@ def check_new_run_folder(run_dir: str) -> None:
 
     folder = RunFolder(run_dir)
     folder.check_free()
-    if not folder.restarted_here() and (folder.holds_results() or folder.is_run()):
+    if folder.restarted_here():
+        return
+    if folder.holds_results() or folder.is_run():
         raise ConfigError(
             f"hydra.run.dir={run_dir} already holds a run (its config, metrics.json or "
             f"checkpoints); continue it with resume={run_dir}, or choose another folder"
+        )
+    check_no_files_of_the_user("hydra.run.dir", folder.path, allowed={".lock", "train.log"})
+
+
+# What a sweep folder holds before its jobs do (a search's study; a sweep refused earlier).
+SWEEP_OWN_FILES = {".lock", "multirun.yaml", "optuna.db", ".hydra", ".submitit"}
+
+
+def check_no_files_of_the_user(key: str, folder: Path, allowed: set[str]) -> None:
+    """Refuses a folder that holds files no run or sweep wrote (a run writes predictions.png,
+    hparams.yaml, metrics.csv, ... into its folder, over the user's own)."""
+    found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    theirs = [name for name in found if name not in allowed]
+    if theirs:
+        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+        raise ConfigError(
+            f"{key}={folder} holds files of its own ({shown}) that the run would write over "
+            "or mix with its own; choose an empty or new folder"
         )
 
 

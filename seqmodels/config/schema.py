@@ -469,6 +469,16 @@ class ConfigCheck(Callback):
                 _stop_on_error(
                     lambda job=job: check_sweep_job(loader.load_sweep_config(config, job))
                 )
+        _stop_on_error(lambda: start_sweep(config))
+
+
+def start_sweep(config: DictConfig) -> None:
+    """Takes the sweep folder for this process, once its jobs are checked and before Hydra
+    writes anything in it (the workers of a shared search study share it)."""
+    from seqmodels.sweeps.folders import SweepFolder
+
+    shared = bool(OmegaConf.select(config, "hydra.sweeper.storage"))
+    SweepFolder(config.hydra.sweep.dir).lock(shared=shared and not config.get("resume_sweep"))
 
 
 def check_sweep_job(config: DictConfig) -> None:

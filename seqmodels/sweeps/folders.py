@@ -12,7 +12,7 @@ import yaml
 
 from seqmodels.config.keys import RUN_KEYS
 from seqmodels.errors import ConfigError
-from seqmodels.training.folder import FAILED, RunFolder
+from seqmodels.training.folder import FAILED, RunFolder, check_free, hold
 
 # Characters kept in a folder name as they are: letters, digits and Hydra's own separators.
 UNSAFE = re.compile(r"[^A-Za-z0-9_.,=+\-]+")
@@ -63,6 +63,16 @@ class SweepFolder:
         """The jobs that failed or diverged, read from their metrics.json alone (so a sweep
         still reports its failures when summarizing fails)."""
         return [job for job in self.jobs() if job.status in FAILED]
+
+    def lock(self, shared: bool = False) -> None:
+        """Holds the sweep folder for this process's life, as a run holds its folder: a second
+        sweep into it stops with FolderInUse naming the holder, before any of its jobs starts.
+        `shared`: the workers of one search (a shared study) hold it together."""
+        hold(self.path, "sweep folder", shared)
+
+    def check_free(self) -> None:
+        """Raises FolderInUse, naming the holder, if another live process holds the folder."""
+        check_free(self.path, "sweep folder")
 
     def holds_jobs(self) -> bool:
         """Whether jobs already started here (a new sweep into it would start them over)."""

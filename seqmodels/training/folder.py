@@ -66,6 +66,54 @@ class FolderInUse(ConfigError):
     """Another live process holds the run folder."""
 
 
+def hold(folder: Path, what: str, shared: bool = False) -> None:
+    """Holds `folder` (its `.lock`, an OS file lock) for this process's life; FolderInUse naming
+    the holder when another process holds it. `shared`: other shared holders may hold it too
+    (the workers of one search share their sweep folder), an exclusive one may not."""
+    key = folder.resolve() if folder.exists() else folder.absolute()
+    if key in _held_locks:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held open on purpose)
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        check_free(folder, what)  # names the holder
+        raise FolderInUse(f"{what} {folder} is in use by another process") from None
+    if not shared:  # the holder's line; shared holders add theirs
+        handle.seek(0)
+        handle.truncate()
+    job = scheduler_job()
+    as_job = f" as job {job}" if job else ""
+    handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}{as_job}\n")
+    handle.flush()
+    _held_locks[folder.resolve()] = handle
+
+
+def holder(folder: Path) -> str | None:
+    """Who holds `folder` now ("process 123 on host since ..."), or None; takes nothing."""
+    lock_file = folder / ".lock"
+    if folder.resolve() in _held_locks or not lock_file.is_file():
+        return None
+    with open(lock_file) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines = handle.read().strip().splitlines()
+            return lines[-1] if lines else "another process"
+    return None
+
+
+def check_free(folder: Path, what: str) -> None:
+    """Raises FolderInUse, naming the holder, if another live process holds `folder`."""
+    if who := holder(folder):
+        raise FolderInUse(
+            f"{what} {folder} is in use by {who}; wait for it to end (or stop it), or choose "
+            "another folder"
+        )
+
+
 class RunFolder:
     """One run's folder: its saved config, checkpoints, metrics, status, lock and failures."""
 
@@ -144,24 +192,11 @@ class RunFolder:
         """Holds the folder for this process's life: a second process stops with FolderInUse,
         naming the holder. The OS drops the lock when the holder dies, however it dies, so a
         killed run's folder is never blocked."""
-        key = self.path.resolve()
-        if key in _held_locks:
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_file, "a+")  # noqa: SIM115 (held open on purpose)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            self.check_free()  # names the holder
-            raise FolderInUse(f"run folder {self.path} is in use by another process") from None
-        handle.seek(0)
-        handle.truncate()
-        job = scheduler_job()
-        as_job = f" as job {job}" if job else ""
-        handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}{as_job}\n")
-        handle.flush()
-        _held_locks[key] = handle
+        hold(self.path, "run folder")
+
+    def held(self) -> bool:
+        """Whether this process holds the folder."""
+        return self.path.resolve() in _held_locks
 
     def restarted_here(self) -> bool:
         """Whether this job is its scheduler's restart of the run in this folder: SLURM counts a
@@ -181,22 +216,11 @@ class RunFolder:
 
     def holder(self) -> str | None:
         """Who holds the folder now ("process 123 on host since ..."), or None; takes nothing."""
-        if self.path.resolve() in _held_locks or not self.lock_file.is_file():
-            return None
-        with open(self.lock_file) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return handle.read().strip() or "another process"
-        return None
+        return holder(self.path)
 
     def check_free(self) -> None:
         """Raises FolderInUse, naming the holder, if another live process holds the folder."""
-        if holder := self.holder():
-            raise FolderInUse(
-                f"run folder {self.path} is in use by {holder}; wait for it to end (or stop "
-                "it), or choose another folder"
-            )
+        check_free(self.path, "run folder")
 
     # --- tidying up -----------------------------------------------------------------------
     def remove_partial_writes(self) -> list[Path]:

@@ -105,7 +105,7 @@ def run_job(cfg: DictConfig) -> float:
         raise SystemExit(128 + signal.SIGTERM) from None
     except (FolderInUse, Diverged, ConfigError) as err:
         if isinstance(err, ConfigError) and not isinstance(err, FolderInUse):
-            if multirun:
+            if multirun and may_record(folder):
                 folder.record_failure(cfg, err)
             elif config_saved_now(folder.path) and is_main_process():
                 folder.remove_unstarted()  # refused before it started: no junk folder
@@ -118,13 +118,27 @@ def run_job(cfg: DictConfig) -> float:
         log.error("job %s: %s", hydra_cfg.job.num, line)
         return math.nan  # a failed trial for a sweeper; the other jobs go on
     except Exception as err:
-        folder.record_failure(cfg, err)
+        if may_record(folder):
+            folder.record_failure(cfg, err)
         if not multirun:
             raise
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
         return math.nan
     console.report(folder.path, metrics, cfg.task.get("test_metric"))
     return main_metric(cfg, metrics)
+
+
+def may_record(folder: RunFolder) -> bool:
+    """Whether a job may write its failure into `folder`: it holds the folder, or can take it.
+    Never into a folder another process holds (a second sweep's refused job wrote "failed"
+    into a job training there); `record_failure` never writes over a finished run."""
+    if folder.held():
+        return True
+    try:
+        folder.lock()
+    except FolderInUse:
+        return False
+    return True
 
 
 def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig:
