@@ -172,9 +172,9 @@ def test_more_epochs_for_a_finished_run_are_refused_not_ignored(hydra_run, tmp_p
     )
     before = untouched(run_dir)
     assert refusal(f"resume={run_dir}", "trainer.max_epochs=60", run_dir=run_dir) == (
-        f"{run_dir} finished (metrics.json says ok): trainer.max_epochs=60 can't "
-        "train it further; start a new run (ckpt_path= a copy of its last.ckpt outside "
-        "the folder starts from its weights)"
+        f"{run_dir} finished (metrics.json says ok): trainer.max_epochs=60 can't train it "
+        f"further; start a new run from its weights: ckpt_path={run_dir}/checkpoints/last.ckpt "
+        "trainer.max_epochs=..."
     )
     assert_untouched(before, run_dir)
 
@@ -341,7 +341,7 @@ def bad_checkpoint(kind: str, folder: Path, sine_run: Path, imdb_run: Path) -> t
     elif kind == "foreign":
         torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
     elif kind == "other_task_run":  # continuing the IMDB run as a sine run
-        return ("task=sine", f"ckpt_path={imdb_run / 'checkpoints' / 'last.ckpt'}")
+        return (f"resume={imdb_run}", "task=sine")
     elif kind == "other_task":  # an IMDB checkpoint from elsewhere, to start a sine run from
         path.write_bytes((imdb_run / "checkpoints" / "last.ckpt").read_bytes())
         return ("task=sine", f"ckpt_path={path}")

@@ -256,14 +256,17 @@ def check_new_sweep_folder(values: dict[str, list[str]], resume: str | None) -> 
 
 
 def check_resume_folder(resume: str) -> None:
-    """`resume=` must name a run folder no other process holds."""
+    """`resume=` must name a run folder (or a checkpoint in its checkpoints/) that no other
+    process holds."""
+    from seqmodels.config.resolvers import run_folder_of
     from seqmodels.training.folder import RunFolder
 
-    folder = RunFolder(resume)
+    folder = RunFolder(run_folder_of(resume) or resume)
     if not folder.is_run():
         raise ConfigError(
             f"resume={resume} is not a run folder (no .hydra/config.yaml in it); give the folder "
-            "a run printed as 'Run folder: ...'"
+            "a run printed as 'Run folder: ...', or one of its checkpoints/ (ckpt_path= starts "
+            "a new run from any checkpoint's weights)"
         )
     folder.check_free()
 

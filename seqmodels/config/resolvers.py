@@ -14,20 +14,26 @@ from seqmodels.sweeps.folders import job_folder
 _saved_config_here: dict[str, bool] = {}  # output dirs whose .hydra/ Hydra writes this time
 
 
-def run_folder_of(resume: str | None, ckpt_path: str | None) -> Path | None:
-    """The run folder a run continues in: `resume=`'s, or the one whose checkpoints/ holds
-    `ckpt_path=` (a checkpoint from elsewhere starts a new run from its state)."""
-    if resume:
-        return Path(resume)
-    if ckpt_path and Path(ckpt_path).parent.name == "checkpoints":
-        folder = Path(ckpt_path).parent.parent
-        if (folder / ".hydra" / "config.yaml").is_file():
-            return folder
-    return None
+def run_folder_of(resume: str | None) -> Path | None:
+    """The run folder `resume=` continues in: the folder itself, or the run whose checkpoints/
+    holds the checkpoint it names (`resume=RUN/checkpoints/interrupted.ckpt`). (`ckpt_path=`
+    starts a new run, in a folder of its own, from a checkpoint's weights.)"""
+    if not resume:
+        return None
+    path = Path(resume)
+    if path.suffix == ".ckpt" and path.parent.name == "checkpoints":
+        return path.parent.parent
+    return path
 
 
-def _run_dir(resume: str | None, ckpt_path: str | None, new: str) -> str:
-    folder = run_folder_of(resume, ckpt_path)
+def resume_checkpoint(resume: str | None) -> Path | None:
+    """The checkpoint `resume=` names, where it names one rather than a run folder."""
+    folder = run_folder_of(resume)
+    return Path(str(resume)) if folder is not None and Path(str(resume)) != folder else None
+
+
+def _run_dir(resume: str | None, new: str) -> str:
+    folder = run_folder_of(resume)
     return str(folder) if folder is not None else new
 
 

@@ -420,21 +420,25 @@ MAX_CHECKED_JOBS = 64  # sweep jobs composed and checked up front
 
 def check_job(config: DictConfig, build: bool = True) -> DictConfig:
     """Checks one job's config as Hydra composed it (with its `hydra` node); for a run that
-    continues in its folder (`resume=`, a `ckpt_path=` there), the config it will run with: its
-    own saved one with the overrides a resumed run may change. With `build`, also what
-    `check_buildable` builds and the checkpoint the run starts from. Returns the checked
-    config; raises ConfigError."""
+    continues in its folder (`resume=`), the config it will run with: its own saved one with
+    the overrides a resumed run may change. With `build`, also what `check_buildable` builds
+    and the checkpoint the run continues or starts from. Returns the checked config; raises
+    ConfigError."""
     from seqmodels.config.resolvers import run_folder_of
     from seqmodels.training.folder import RunFolder
     from seqmodels.training.resuming import check_start_checkpoint, resumed_config
 
     cfg = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
-    folder = run_folder_of(cfg.get("resume"), cfg.get("ckpt_path"))
+    if cfg.get("resume") and cfg.get("ckpt_path"):
+        raise ConfigError(
+            f"resume={cfg.resume} continues a run and ckpt_path={cfg.ckpt_path} starts a new "
+            "one from a checkpoint's weights; give one of them"
+        )
+    folder = run_folder_of(cfg.get("resume"))
     if folder is not None:
-        field_name = "resume" if cfg.get("resume") else "ckpt_path"
         typed = list(config.hydra.overrides.task)
         choices = dict(config.hydra.runtime.choices)
-        cfg = resumed_config(cfg, typed, choices, RunFolder(folder), field_name)
+        cfg = resumed_config(cfg, typed, choices, RunFolder(folder), "resume")
     check_config(cfg)
     if build:
         check_buildable(cfg)

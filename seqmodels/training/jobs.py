@@ -85,7 +85,7 @@ def run_job(cfg: DictConfig) -> float:
     """One Hydra job (a run, or one job of a sweep) in the folder Hydra gave it; returns the
     value a sweeper optimizes.
 
-    A run that continues (`resume=`, a `ckpt_path=` in a run's folder, a job of `resume_sweep=`,
+    A run that continues (`resume=`, a job of `resume_sweep=`,
     and every DDP process but rank 0) takes its folder's own saved config, with the typed
     overrides that `training.resuming.RESUME_OVERRIDES` allows. A single run stops with one line,
     `error: ...`, for bad input (and removes the folder Hydra made for it), a folder another
@@ -149,9 +149,9 @@ def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig
     continues as `resume=<its folder>` would, from its last.ckpt.
     """
     field = next((key for key in RUN_KEYS if cfg.get(key)), None)
-    continuing = (
-        field in ("resume", "ckpt_path") and run_folder_of(cfg.resume, cfg.ckpt_path) is not None
-    ) or (field == "resume_sweep" and not config_saved_now(folder.path))
+    continuing = (field == "resume" and run_folder_of(cfg.resume) is not None) or (
+        field == "resume_sweep" and not config_saved_now(folder.path)
+    )
     if not is_main_process() and folder.is_run():  # DDP: the config rank 0 saved
         continuing = True
     restarted = folder.restarted_here() and not config_saved_now(folder.path)
@@ -159,14 +159,13 @@ def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig
         return cfg
     typed = list(hydra_cfg.overrides.task)
     choices = dict(hydra_cfg.runtime.choices)
-    cfg = resumed_config(cfg, typed, choices, folder, field or "resume")
+    named_by = field if field in ("resume", "resume_sweep") else "resume"
+    cfg = resumed_config(cfg, typed, choices, folder, named_by)
     if restarted:
         restarts = scheduler_restarts()
         if restarts:
             log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
         else:
             log.info("The scheduler restarted job %s: it continues in its folder", scheduler_job())
-        cfg.resume = str(folder.path)
-        if folder.last_checkpoint.is_file():  # its own latest state, not where it started from
-            cfg.ckpt_path = None
+        cfg.resume = str(folder.path)  # from its last.ckpt, else anew (from ckpt_path's weights)
     return cfg
