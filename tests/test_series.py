@@ -17,7 +17,7 @@ from seqmodels.errors import ConfigError
 from seqmodels.evaluation import PersistenceForecast
 from seqmodels.sweeps.summarize import load_jobs
 
-from .helpers import ROOT, check_job, refusal, run_sweep
+from .helpers import ROOT, check_before_writing, check_job, refusal, run_sweep
 
 
 def write_table(path: Path, **columns) -> Path:
@@ -226,3 +226,32 @@ def test_a_tuned_file_for_series_applies_to_its_model_only(tmp_path):
             compose("train", ["task=series", "model=gru", "model.hidden_size=5"]).model.hidden_size
             == 5
         )
+
+
+@pytest.mark.integration
+def test_a_run_whose_data_file_moved_is_resumed_where_the_data_is_now(hydra_run, tmp_path):
+    """The issue's case: the allowlist said the data's location may change at resume, but a
+    series run whose file moved could not be told where it is; other data there is refused."""
+    from seqmodels.training.pipeline import train
+
+    values = np.sin(np.arange(120.0) / 5) * 10 + 3
+    (tmp_path / "a").mkdir()
+    first = write_table(tmp_path / "a" / "s.csv", x=values)
+    run_dir = hydra_run(
+        tmp_path / "run", "task=series", f"task.datamodule.path={first}",
+        "task.datamodule.column=x", "trainer.max_epochs=2", "threads=1",
+        "trainer.enable_progress_bar=false",
+    )  # fmt: skip
+    (run_dir / "metrics.json").unlink()  # stopped before its end
+    moved = tmp_path / "b" / "s.csv"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    with pytest.raises(ConfigError, match="task.datamodule.path=.*s.csv does not exist"):
+        check_before_writing([f"resume={run_dir}"])
+    args = check_before_writing([f"resume={run_dir}", f"task.datamodule.path={moved}"])
+    assert train(check_job(args), run_dir)["status"] == "ok"
+    (run_dir / "metrics.json").unlink()
+    write_table(moved, x=values * 2)  # other data under the same name
+    cfg = check_job(check_before_writing([f"resume={run_dir}", f"task.datamodule.path={moved}"]))
+    with pytest.raises(ConfigError, match="was trained with other settings: mean="):
+        train(cfg, run_dir)

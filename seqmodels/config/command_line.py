@@ -225,6 +225,7 @@ def check_folders(
         check_new_sweep_folder(values, resume)
     elif resume:
         check_resume_folder(resume)
+        return [*args, *run_choices(resume, values)]
     elif run_dir := _first(values, "hydra.run.dir"):
         check_new_run_folder(run_dir)
     return args
@@ -269,6 +270,20 @@ def check_resume_folder(resume: str) -> None:
             "a new run from any checkpoint's weights)"
         )
     folder.check_free()
+
+
+def run_choices(resume: str, values: dict[str, list[str]]) -> list[str]:
+    """The task= and model= a resumed run was started with, where not typed: Hydra composes
+    the command with them, so that a setting of its own task can be typed (where its data is
+    now: `task.datamodule.path=` of a series run)."""
+    from seqmodels.config.resolvers import run_folder_of
+    from seqmodels.training.folder import RunFolder
+
+    try:
+        saved = RunFolder(run_folder_of(resume) or resume).saved_choices()
+    except (OSError, KeyError, TypeError, ValueError):  # no hydra.yaml: conf/'s defaults
+        return []
+    return [f"{g}={saved[g]}" for g in ("task", "model") if g not in values and saved.get(g)]
 
 
 def check_new_run_folder(run_dir: str) -> None:

@@ -37,9 +37,11 @@ def read_series(path: str | Path, column: str | None) -> np.ndarray:
     """
     path = Path(path).expanduser()
     if not path.is_file():
+        where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
         raise ConfigError(
-            f"task.datamodule.path={path} does not exist; give a .csv or .parquet file "
-            "(or path=null for the sunspot numbers)"
+            f"task.datamodule.path={path} does not exist{where}; give a .csv or .parquet file "
+            "(or path=null for the sunspot numbers); a resumed run may be given where its data "
+            "is now"
         )
     if path.suffix.lower() not in SUFFIXES:
         raise ConfigError(

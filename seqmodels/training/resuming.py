@@ -30,6 +30,7 @@ RESUME_OVERRIDES = (
     "logger",
     "callbacks",
     "task.datamodule.data_dir",  # the same data, where this machine has it
+    "task.datamodule.path",  # (a series whose scale differs is refused: check_resumable)
     "task.datamodule.cache_dir",
     "task.datamodule.num_workers",
     "task.datamodule.pin_memory",
