@@ -423,6 +423,19 @@ def test_a_folder_of_the_users_files_or_none_is_refused_before_anything_is_writt
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == mine
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("broken", ["config.yaml", "hydra.yaml"])
+def test_a_run_whose_saved_config_is_not_yaml_is_refused_in_one_line(hydra_run, tmp_path, broken):
+    run_dir = hydra_run(tmp_path / "run", "trainer=debug")
+    (run_dir / "metrics.json").unlink()
+    (run_dir / ".hydra" / broken).write_text("seed: [0\nmodel: {")  # half an edit
+    with pytest.raises(ConfigError) as err:
+        check_before_writing([f"resume={run_dir}"])
+    message = str(err.value)
+    assert message.startswith(f"the run in {run_dir} can't be continued: ")
+    assert f"{broken} is not readable YAML" in message and "\n" not in message
+
+
 HOLD_SWEEP = """
 import sys, time
 from seqmodels.sweeps.folders import SweepFolder

@@ -270,6 +270,8 @@ def check_resume_folder(resume: str) -> None:
             "a new run from any checkpoint's weights)"
         )
     folder.check_free()
+    folder.saved_config()  # readable (ConfigError in one line), before Hydra starts
+    folder.saved_choices()
 
 
 def run_choices(resume: str, values: dict[str, list[str]]) -> list[str]:
@@ -279,10 +281,7 @@ def run_choices(resume: str, values: dict[str, list[str]]) -> list[str]:
     from seqmodels.config.resolvers import run_folder_of
     from seqmodels.training.folder import RunFolder
 
-    try:
-        saved = RunFolder(run_folder_of(resume) or resume).saved_choices()
-    except (OSError, KeyError, TypeError, ValueError):  # no hydra.yaml: conf/'s defaults
-        return []
+    saved = RunFolder(run_folder_of(resume) or resume).saved_choices()
     return [f"{g}={saved[g]}" for g in ("task", "model") if g not in values and saved.get(g)]
 
 

@@ -17,7 +17,7 @@ import socket
 import traceback
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -154,13 +154,32 @@ class RunFolder:
 
     # --- what the run is ------------------------------------------------------------------
     def saved_config(self) -> DictConfig:
-        """The config the run was composed with when it first started."""
-        return cast(DictConfig, OmegaConf.load(self.config_file))
+        """The config the run was composed with when it first started; ConfigError, in one
+        line, when it is not a readable YAML mapping."""
+        try:
+            config = OmegaConf.load(self.config_file)
+        except Exception as err:  # yaml's or OmegaConf's parse errors, an unreadable file
+            raise self._unreadable(self.config_file, err) from None
+        if not isinstance(config, DictConfig):
+            raise self._unreadable(self.config_file, ValueError("not a mapping of settings"))
+        return config
 
     def saved_choices(self) -> dict[str, Any]:
-        """The config group choices it ran with (task, model, trainer, ...)."""
-        hydra_yaml = yaml.safe_load((self.path / ".hydra" / "hydra.yaml").read_text())
-        return dict(hydra_yaml["hydra"]["runtime"]["choices"])
+        """The config group choices it ran with (task, model, trainer, ...); ConfigError when
+        hydra.yaml can't be read."""
+        path = self.path / ".hydra" / "hydra.yaml"
+        try:
+            return dict(yaml.safe_load(path.read_text())["hydra"]["runtime"]["choices"])
+        except Exception as err:
+            raise self._unreadable(path, err) from None
+
+    def _unreadable(self, path: Path, err: BaseException) -> ConfigError:
+        why = " ".join(str(err).split())[:160] or type(err).__name__
+        return ConfigError(
+            f"the run in {self.path} can't be continued: {path} is not readable YAML ({why}); "
+            "restore it from a copy, or start a new run (ckpt_path= its last.ckpt keeps the "
+            "weights)"
+        )
 
     def saved_overrides(self) -> list[str]:
         """The overrides typed when it started."""
