@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -434,6 +435,59 @@ def test_a_run_whose_saved_config_is_not_yaml_is_refused_in_one_line(hydra_run, 
     message = str(err.value)
     assert message.startswith(f"the run in {run_dir} can't be continued: ")
     assert f"{broken} is not readable YAML" in message and "\n" not in message
+
+
+def mounted(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `folder` (as root; the test skips where mounts aren't allowed),
+    unmounted at the end."""
+    import subprocess
+
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"can't mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 120 KiB disk: room for a run's config and logs, not for its first checkpoints."""
+    yield from mounted(tmp_path / "disk", "size=120k")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path) -> Iterator[Path]:
+    yield from mounted(tmp_path / "ro", "ro,size=64k")
+
+
+@pytest.mark.e2e
+def test_a_full_disk_stops_the_run_with_one_line_and_a_failure_record(small_disk, tmp_path):
+    """The issue's case: a full disk ended in a traceback and left no record of the failure
+    (the record needs space too: the run sets some aside when it takes its folder)."""
+    run_dir = small_disk / "run"
+    result = run_train(
+        f"hydra.run.dir={run_dir}", "trainer.max_epochs=50", "trainer.enable_progress_bar=false",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_refused(result, "error: No space left on device writing ")
+    assert last_line(result).endswith(f"; then continue with: python train.py resume={run_dir}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "No space left on device" in metrics["error"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_a_read_only_output_folder_is_refused_in_one_line(read_only_disk, multirun):
+    args = ["-m", "seed=0,1"] if multirun else []
+    result = run_train(*args, "trainer=debug", cwd=read_only_disk)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    assert_refused(result, f"error: {key}=outputs/")
+    assert "can't be written (Read-only file system)" in last_line(result)
 
 
 HOLD_SWEEP = """

@@ -299,7 +299,9 @@ def check_new_run_folder(run_dir: str) -> None:
             f"hydra.run.dir={run_dir} already holds a run (its config, metrics.json or "
             f"checkpoints); continue it with resume={run_dir}, or choose another folder"
         )
-    check_no_files_of_the_user("hydra.run.dir", folder.path, allowed={".lock", "train.log"})
+    check_no_files_of_the_user(
+        "hydra.run.dir", folder.path, allowed={".lock", ".reserve", "train.log"}
+    )
 
 
 # What a sweep folder holds before its jobs do (a search's study; a sweep refused earlier).

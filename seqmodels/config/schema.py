@@ -22,6 +22,7 @@ import inspect
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from hydra.experimental.callback import Callback
@@ -460,6 +461,7 @@ class ConfigCheck(Callback):
         if config.get("resume_sweep"):
             return
         _stop_on_error(lambda: check_job(config, build=True))
+        _stop_on_error(lambda: check_writable(config, "hydra.run.dir"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.global_hydra import GlobalHydra
@@ -481,8 +483,30 @@ def start_sweep(config: DictConfig) -> None:
     writes anything in it (the workers of a shared search study share it)."""
     from seqmodels.sweeps.folders import SweepFolder
 
+    folder = check_writable(config, "hydra.sweep.dir")
     shared = bool(OmegaConf.select(config, "hydra.sweeper.storage"))
-    SweepFolder(config.hydra.sweep.dir).lock(shared=shared and not config.get("resume_sweep"))
+    SweepFolder(folder).lock(shared=shared and not config.get("resume_sweep"))
+
+
+def check_writable(config: DictConfig, key: str) -> Path:
+    """The run or sweep folder `key` names, made and tried with a temporary file: ConfigError
+    in one line where it can't be written (a read-only disk or folder, a full disk), rather
+    than Hydra's traceback when it writes the config there."""
+    import tempfile
+
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(config)  # what the folder's interpolations read
+    folder = Path(str(OmegaConf.select(config, key)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise ConfigError(
+            f"{key}={folder} can't be written ({err.strerror or err}); run from a folder you "
+            f"can write to, or give {key}=<a writable folder>"
+        ) from None
+    return folder
 
 
 def check_sweep_job(config: DictConfig) -> None:

@@ -5,9 +5,11 @@ score a run are in seqmodels.evaluation; the console's epoch lines in training/c
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -264,4 +266,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            try:
+                torch.save(checkpoint, tmp)
+            except RuntimeError as err:  # torch's zip writer reports a full disk as its own
+                if shutil.disk_usage(tmp.parent).free < FULL_DISK_BYTES:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
+                raise
+
+
+FULL_DISK_BYTES = 1 << 20  # less free than this after a failed checkpoint write: a full disk

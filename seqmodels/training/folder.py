@@ -28,6 +28,7 @@ from seqmodels.files import TMP_SUFFIX, write_json, write_text
 STATUSES = ("ok", "failed", "diverged", "unfinished")
 FAILED = ("failed", "diverged")  # statuses a sweep counts as failed jobs
 
+RESERVE_BYTES = 64 * 1024  # what a failure record needs, many times over
 _held_locks: dict[Path, IO[str]] = {}  # run folders this process holds, open for its life
 
 
@@ -144,6 +145,10 @@ class RunFolder:
     def lock_file(self) -> Path:
         return self.path / ".lock"
 
+    @property
+    def reserve_file(self) -> Path:
+        return self.path / ".reserve"
+
     def is_run(self) -> bool:
         """Whether the folder holds a run's saved config (Hydra's `.hydra/config.yaml`)."""
         return self.config_file.is_file()
@@ -210,8 +215,15 @@ class RunFolder:
     def lock(self) -> None:
         """Holds the folder for this process's life: a second process stops with FolderInUse,
         naming the holder. The OS drops the lock when the holder dies, however it dies, so a
-        killed run's folder is never blocked."""
+        killed run's folder is never blocked. Also sets disk space aside (`.reserve`) for the
+        run's metrics.json, so that a run stopped by a full disk still records why."""
+        if self.held():
+            return
         hold(self.path, "run folder")
+        try:
+            self.reserve_file.write_bytes(bytes(RESERVE_BYTES))
+        except OSError:  # already full: the run will say so at its first write
+            self.reserve_file.unlink(missing_ok=True)
 
     def held(self) -> bool:
         """Whether this process holds the folder."""
@@ -283,7 +295,7 @@ class RunFolder:
             return
         if self.path.resolve() == Path.cwd().resolve():
             return
-        if {p.name for p in self.path.iterdir()} - {".hydra", ".lock", "train.log"}:
+        if {p.name for p in self.path.iterdir()} - {".hydra", ".lock", ".reserve", "train.log"}:
             return
         shutil.rmtree(self.path)
         cwd, parent = Path.cwd().resolve(), self.path.resolve().parent
@@ -293,7 +305,9 @@ class RunFolder:
 
     # --- what it writes -------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        """metrics.json, strict JSON, written whole or not at all."""
+        """metrics.json, strict JSON, written whole or not at all (in the space the reserve
+        kept, when the disk filled up)."""
+        self.reserve_file.unlink(missing_ok=True)
         write_json(self.metrics_file, metrics)
 
     def record_failure(

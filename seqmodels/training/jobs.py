@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import math
@@ -20,7 +21,7 @@ from seqmodels.config.keys import RUN_KEYS
 from seqmodels.config.resolvers import config_saved_now, run_folder_of
 from seqmodels.errors import ConfigError
 from seqmodels.training import console
-from seqmodels.training.callbacks import Diverged
+from seqmodels.training.callbacks import Diverged, resume_command
 from seqmodels.training.folder import (
     FolderInUse,
     RunFolder,
@@ -105,8 +106,8 @@ def run_job(cfg: DictConfig) -> float:
         raise SystemExit(128 + signal.SIGTERM) from None
     except (FolderInUse, Diverged, ConfigError) as err:
         if isinstance(err, ConfigError) and not isinstance(err, FolderInUse):
-            if multirun and may_record(folder):
-                folder.record_failure(cfg, err)
+            if multirun:
+                record(folder, cfg, err)
             elif config_saved_now(folder.path) and is_main_process():
                 folder.remove_unstarted()  # refused before it started: no junk folder
         line = f"error: {err}"
@@ -117,15 +118,47 @@ def run_job(cfg: DictConfig) -> float:
             raise SystemExit(line) from None
         log.error("job %s: %s", hydra_cfg.job.num, line)
         return math.nan  # a failed trial for a sweeper; the other jobs go on
+    except OSError as err:  # the disk: full, read-only, not ours; no fault of the code
+        record(folder, cfg, err)
+        line = f"error: {disk_error(err)}; then continue with: {resume_command(folder.path)}"
+        if err.errno not in DISK_ERRORS:
+            raise
+        if not multirun:
+            raise SystemExit(line) from None
+        log.error("job %s: %s", hydra_cfg.job.num, line)
+        return math.nan
     except Exception as err:
-        if may_record(folder):
-            folder.record_failure(cfg, err)
+        record(folder, cfg, err)
         if not multirun:
             raise
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
         return math.nan
     console.report(folder.path, metrics, cfg.task.get("test_metric"))
     return main_metric(cfg, metrics)
+
+
+# What a file system refuses a run: no space, no quota left, read-only, no permission.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def disk_error(err: OSError) -> str:
+    """One line for a write the file system refused, with what to do."""
+    where = f" writing {err.filename}" if err.filename else ""
+    fix = {
+        errno.ENOSPC: "free space on that disk",
+        errno.EDQUOT: "free space within your quota",
+    }.get(err.errno or 0, "make that folder writable, or run where you can write")
+    return f"{err.strerror or err}{where}; {fix}"
+
+
+def record(folder: RunFolder, cfg: DictConfig, err: BaseException) -> None:
+    """The failure in metrics.json where the job may write it (`may_record`); a failure to
+    write it (a disk still full) leaves the error line to say what happened."""
+    if may_record(folder):
+        try:
+            folder.record_failure(cfg, err)
+        except OSError:
+            log.warning("could not record the failure in %s", folder.metrics_file)
 
 
 def may_record(folder: RunFolder) -> bool:
