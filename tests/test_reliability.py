@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import seqmodels
 from seqmodels.data import IMDBDataModule, SineDataModule
@@ -212,6 +213,43 @@ def test_an_interrupted_sweep_is_completed_skipping_finished_jobs(tmp_path):
     assert sorted(val_rows(killed)) == list(range(7))
     rows = read_rows(sweep / "summary.csv")
     assert [(r["runs"], r["failed"], r["unfinished"]) for r in rows] == [("1", "0", "0")] * 2
+
+
+@pytest.mark.e2e
+def test_a_sweep_completed_after_conf_changed_is_one_configuration(tmp_path):
+    """The issue's case: conf/task/sine.yaml's noise went from 1.0 to 0.5 between a sweep's
+    start and its completion; the job not yet run took 0.5 and the summary averaged both as one
+    cell. The sweep keeps a copy of conf/ as it starts; its unstarted jobs compose from it. A
+    sweep without that copy (an older seqmodels) is refused, naming what changed."""
+    import shutil
+
+    from .helpers import CONF
+
+    conf, sweep = tmp_path / "conf", tmp_path / "sweep"
+    shutil.copytree(CONF, conf)
+    command = ("-m", f"--config-path={conf}", "seed=0,1,2", "trainer=debug", "threads=1")
+    assert_ok(run_train(*command, f"hydra.sweep.dir={sweep}", cwd=tmp_path))
+    (unstarted,) = sweep.glob("2_*")
+    shutil.rmtree(unstarted)  # as if the sweep had stopped before its last job
+    sine = conf / "task" / "sine.yaml"
+    sine.write_text(sine.read_text().replace("  noise: 1.0 ", "  noise: 0.5 "))
+    resume = ("-m", f"resume_sweep={sweep}", f"--config-path={conf}")
+
+    kept = sweep / ".hydra" / "conf"
+    kept.rename(tmp_path / "kept")
+    refused = run_train(*resume, cwd=tmp_path)
+    assert_refused(refused, f"error: resume_sweep={sweep}: conf/ changed since this sweep started")
+    assert "(task.datamodule.noise was 1.0, now 0.5 (job 0_" in last_line(refused)
+    assert not unstarted.exists()
+
+    (tmp_path / "kept").rename(kept)
+    assert_ok(run_train(*resume, cwd=tmp_path))
+    noises = [
+        yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["task"]["datamodule"]["noise"]
+        for job in sorted(sweep.glob("[012]_*"))
+    ]
+    assert noises == [1.0, 1.0, 1.0]  # the unstarted job ran as the sweep began
+    assert [r["runs"] for r in read_rows(sweep / "summary.csv")] == ["3"]
 
 
 # --- Distributed ----------------------------------------------------------------------------

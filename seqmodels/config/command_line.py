@@ -49,6 +49,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
     flags = flags_of(args)
     if set(flags) & INFO_FLAGS:  # Hydra prints and exits: nothing runs, nothing to check
         return args
+    conf = typed_config_path(args) or conf
     overrides = parse_overrides([a for a in args if a not in flags])
     check_one_place(o.key_or_group for o in overrides.values())
     values = {o.key_or_group: _values(o) for o in overrides.values()}
@@ -61,7 +62,7 @@ def check_command_line(args: list[str], conf: Path = CONF) -> list[str]:
             values[key] = [
                 typed_folder(key, values[key], [a for a in args if a not in flags], conf)
             ]
-    return check_folders(args, flags, values, is_multirun(values, flags, conf))
+    return check_folders(args, flags, values, is_multirun(values, flags, conf), conf)
 
 
 def typed_folder(key: str, typed: list[str], overrides: list[str], conf: Path) -> str:
@@ -93,6 +94,19 @@ def typed_folder(key: str, typed: list[str], overrides: list[str], conf: Path) -
             f"{key}={value} can't be resolved ({why}); write the folder, or interpolations "
             "of settings the run has (${now:%Y-%m-%d}, ${seed}, ${hydra:runtime.choices.model})"
         ) from None
+
+
+def typed_config_path(args: Sequence[str]) -> Path | None:
+    """The config folder `--config-path X` (or `-cp X`, `--config-path=X`) names, if typed
+    (as Hydra reads it: a relative path from train.py's folder)."""
+    for i, arg in enumerate(args):
+        for flag in ("--config-path", "-cp"):
+            value = arg.split("=", 1)[1] if arg.startswith(f"{flag}=") else None
+            if arg == flag and i + 1 < len(args):
+                value = args[i + 1]
+            if value:
+                return (CONF.parent / value).resolve()
+    return None
 
 
 def flags_of(args: Sequence[str]) -> list[str]:
@@ -206,7 +220,7 @@ def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
 
 
 def check_folders(
-    args: list[str], flags: list[str], values: dict[str, list[str]], multirun: bool
+    args: list[str], flags: list[str], values: dict[str, list[str]], multirun: bool, conf: Path
 ) -> list[str]:
     """The run or sweep folder the command names: a resumed run's must be a free run folder, a
     new one must not hold results, `resume_sweep=` becomes that sweep's own command."""
@@ -220,7 +234,7 @@ def check_folders(
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
         typed = [a for a in args if a not in flags]
-        return [*flags, *SweepFolder(sweep).rerun_overrides(typed)]
+        return [*flags, *SweepFolder(sweep).rerun_overrides(typed, conf)]
     if multirun:
         check_new_sweep_folder(values, resume)
     elif resume:

@@ -483,9 +483,14 @@ def start_sweep(config: DictConfig) -> None:
     writes anything in it (the workers of a shared search study share it)."""
     from seqmodels.sweeps.folders import SweepFolder
 
-    folder = check_writable(config, "hydra.sweep.dir")
+    folder = SweepFolder(check_writable(config, "hydra.sweep.dir"))
     shared = bool(OmegaConf.select(config, "hydra.sweeper.storage"))
-    SweepFolder(folder).lock(shared=shared and not config.get("resume_sweep"))
+    folder.lock(shared=shared and not config.get("resume_sweep"))
+    if not config.get("resume_sweep"):  # what resume_sweep= composes its unstarted jobs from
+        sources = config.hydra.runtime.config_sources
+        main = [str(s.path) for s in sources if s.provider == "main" and s.schema == "file"]
+        if main:
+            folder.save_conf(Path(main[0]))
 
 
 def check_writable(config: DictConfig, key: str) -> Path:
