@@ -467,6 +467,7 @@ class ConfigCheck(Callback):
         from hydra.core.global_hydra import GlobalHydra
 
         from seqmodels.config.command_line import parse_overrides, sweep_jobs
+        from seqmodels.sweeps.search import check_study
 
         if not config.get("resume_sweep"):  # a completed sweep's jobs keep their configs
             loader = GlobalHydra.instance().config_loader()
@@ -475,6 +476,7 @@ class ConfigCheck(Callback):
                 _stop_on_error(
                     lambda job=job: check_sweep_job(loader.load_sweep_config(config, job))
                 )
+        _stop_on_error(lambda: check_study(config))  # a search: its storage, study, space
         _stop_on_error(lambda: start_sweep(config))
 
 

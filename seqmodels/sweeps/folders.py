@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +116,25 @@ class SweepFolder:
         if self.conf.is_dir():  # the jobs not yet run compose from what the sweep started with
             flags = [f"--config-path={self.conf.resolve()}"]
         else:  # a sweep of an older seqmodels: only where conf/ is unchanged since
-            self.check_conf_unchanged(conf, saved)
+            self.check_conf_unchanged(conf, launch, saved)
             flags = []
         return [
             *flags, *launch, *saved, f"resume_sweep={self.path}", f'hydra.sweep.dir="{self.path}"'
         ]  # fmt: skip
+
+    @property
+    def id(self) -> str:
+        """The sweep's identity, made once and kept in the folder (it moves and is copied
+        with it): what marks a search's trials in a storage other searches share."""
+        path = self.path / ".hydra" / "sweep_id"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(path, "x") as file:  # the first process to start the sweep
+                    file.write(uuid.uuid4().hex)
+            except FileExistsError:
+                pass
+        return path.read_text().strip()
 
     @property
     def conf(self) -> Path:
@@ -139,7 +154,7 @@ class SweepFolder:
         except OSError:  # another worker of a shared search kept its copy first
             shutil.rmtree(staging, ignore_errors=True)
 
-    def check_conf_unchanged(self, conf: Path, overrides: list[str]) -> None:
+    def check_conf_unchanged(self, conf: Path, launch: list[str], overrides: list[str]) -> None:
         """Refuses to complete a sweep that kept no copy of its conf/ where today's conf/
         composes its started jobs (or its search) otherwise than they ran: the jobs not yet
         run would take today's values, and the summary would average two configurations."""
@@ -151,7 +166,7 @@ class SweepFolder:
         with initialize_config_dir(str(conf), version_base="1.3"):
             ran = OmegaConf.load(self.path / "multirun.yaml")
             first = sweep_jobs(parse_overrides(overrides))[0]  # the sweeper's settings
-            now = compose("train", overrides=first, return_hydra_config=True)
+            now = compose("train", overrides=[*launch, *first], return_hydra_config=True)
             changed = _first_change(ran.hydra.sweeper, now.hydra.sweeper, "hydra.sweeper.")
             for job in [j for j in self.jobs() if j.is_run()][:MAX_COMPARED_JOBS]:
                 if changed:
