@@ -137,6 +137,14 @@ def test_help_and_refusals_come_before_torch_is_imported(args):
             "its learning rate would be -0.003 at epoch 10",  # trained uphill, silently
         ),
         (["scheduler=plateau", "scheduler.factor=2"], "Factor should be < 1.0"),
+        (  # the spelling, from before optimizer and scheduler were groups
+            ["task.module.scheduler={name: StepLR}"],
+            "task.module.scheduler is given by the run (scheduler=<name> and scheduler.<argu",
+        ),
+        (
+            ["+task.module.optimizer.betas=[0.9]"],
+            "task.module.optimizer is given by the run (optimizer=<name> and optimizer.<argu",
+        ),
         (
             ["task.monitor=val/acc"],
             "task.monitor=val/acc is not logged by Forecaster; choose one of val/loss, val/mse",

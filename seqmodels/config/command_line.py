@@ -197,6 +197,8 @@ def _composition_error(err: BaseException, job: list[str], conf: Path) -> str:
     unknown = next((t for t in job if f"Could not override '{_key(t)}'" in message), None)
     if unknown is None:
         return " ".join(lines[:3])
+    if given := _given_by_the_run(_key(unknown)):  # a place of the old layout, say the new one
+        return f"{unknown}: {_key(unknown)} is given by the run ({given}); drop it"
     groups = [t for t in job if "/" in _key(t) or _key(t) in GROUPS]
     with initialize_config_dir(str(conf), version_base="1.3"):
         cfg = compose("train", overrides=groups)
@@ -204,6 +206,18 @@ def _composition_error(err: BaseException, job: list[str], conf: Path) -> str:
     match = difflib.get_close_matches(_key(unknown), known, n=1, cutoff=0.6)
     hint = f"did you mean {match[0]}?" if match else "see python train.py --cfg job"
     return f"{unknown}: {_key(unknown)} is no setting of this run; {hint}"
+
+
+def _given_by_the_run(key: str) -> str | None:
+    """Where a setting the run gives a class itself is chosen (`task.module.scheduler`:
+    scheduler=<name>), or None."""
+    from seqmodels.config.schema import GIVEN_BY_THE_RUN
+
+    for section, given in GIVEN_BY_THE_RUN.items():
+        argument = key[len(section) + 1 :].split(".")[0] if key.startswith(f"{section}.") else ""
+        if argument in given:
+            return given[argument]
+    return None
 
 
 def _key(text: str) -> str:
