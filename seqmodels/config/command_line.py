@@ -333,7 +333,7 @@ def check_new_run_folder(run_dir: str) -> None:
 
 
 # What a sweep folder holds before its jobs do (a search's study; a sweep refused earlier).
-SWEEP_OWN_FILES = {".lock", "multirun.yaml", "optuna.db", ".hydra", ".submitit"}
+SWEEP_OWN_FILES = {".lock", "multirun.yaml", "optuna.db", ".hydra", ".submitit", ".gpu_locks"}
 
 
 def check_no_files_of_the_user(key: str, folder: Path, allowed: set[str]) -> None:
