@@ -85,7 +85,9 @@ def test_a_modules_tier_counts_and_a_second_on_a_test_is_refused(inner):
         test_y="""
         import pytest
 
-                def test_plain():
+        pytestmark = pytest.mark.unit
+
+        def test_plain():
             pass
 
         @pytest.mark.e2e
