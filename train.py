@@ -13,8 +13,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-import seqmodels.config.resolvers  # noqa: F401 (registers the resolvers conf/train.yaml uses)
-from seqmodels.config.command_line import check_command_line
+import seqmodels.cli.resolvers  # noqa: F401 (registers the resolvers conf/train.yaml uses)
+from seqmodels.cli.command_line import check_command_line
 from seqmodels.errors import ConfigError
 
 
@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     # What Hydra can't do itself, or reports as a page of traceback, first, in one line;
-    # the composed config is checked by seqmodels.config.schema.ConfigCheck (conf/train.yaml).
+    # the composed config is checked by seqmodels.cli.check.ConfigCheck (conf/train.yaml).
     try:
         sys.argv[1:] = check_command_line(sys.argv[1:])
     except ConfigError as err:

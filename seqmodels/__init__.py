@@ -22,6 +22,9 @@ _EXPORTS = {
     "SineDataModule": "seqmodels.data",
     "build_net": "seqmodels.models",
     "load_model": "seqmodels.checkpoints",
+    "load_run": "seqmodels.runs",
+    "Run": "seqmodels.runs",
+    "States": "seqmodels.models",
 }
 __all__ = [
     "ConfigError",
@@ -35,13 +38,17 @@ __all__ = [
     "SequenceClassifier",
     "SineDataModule",
     "load_model",
+    "load_run",
+    "Run",
+    "States",
 ]
 
 if TYPE_CHECKING:
     from seqmodels.checkpoints import load_model
     from seqmodels.data import IMDBDataModule, MemoryDataModule, SineDataModule
     from seqmodels.errors import ConfigError
-    from seqmodels.models import RecurrentNet, SequenceNet, build_net
+    from seqmodels.models import RecurrentNet, SequenceNet, States, build_net
+    from seqmodels.runs import Run, load_run
     from seqmodels.tasks import Forecaster, SentimentClassifier, SequenceClassifier
 
 
@@ -52,5 +59,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The lazy exports too, so that tab completion in a notebook lists them."""
-    return sorted({*globals(), *__all__})
+    """The exports (lazy ones included, so that tab completion in a notebook lists them) and
+    the module's dunders, without the names this file imports for itself."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -80,6 +80,32 @@ def find_checkpoint(path: str | Path) -> Path:
     return candidates[-1]
 
 
+def check_module_class(cls: type[SeqModule], path: str | Path) -> None:
+    """Raises ConfigError, in one line, when `cls.load_from_checkpoint(path)` can't work: `path`
+    is a folder or missing, or its checkpoint records another task module's class. A file
+    that torch can't read as plain values is left to Lightning."""
+    path = Path(path)
+    name = f"{cls.__name__}.load_from_checkpoint"
+    if path.is_dir():
+        raise ConfigError(
+            f"{name} takes a .ckpt file; {path} is a folder: seqmodels.load_model('{path}') "
+            f"loads a run folder's best checkpoint, seqmodels.load_run('{path}') the whole run"
+        )
+    if not path.is_file():
+        raise ConfigError(f"{name}: {path} does not exist; give a .ckpt file from checkpoints/")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return
+    recorded = module_class(checkpoint) if isinstance(checkpoint, dict) else None
+    if recorded is not None and not issubclass(recorded, cls):
+        raise ConfigError(
+            f"{path} holds a {recorded.__name__} (task {task_name(checkpoint)}), not a "
+            f"{cls.__name__}: load it with {recorded.__name__}.load_from_checkpoint or "
+            "seqmodels.load_model, which picks the class"
+        )
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SeqModule:
     """The trained module of a checkpoint (or run folder), in eval mode; needs no config or data."""
     ckpt = find_checkpoint(path)
@@ -103,15 +129,15 @@ def read_checkpoint(path: str | Path, field: str = "ckpt_path") -> dict:
             f"{field}={path} is not a readable checkpoint ({_why_unreadable(path, err)}); "
             "give a .ckpt file from a run's checkpoints/ folder"
         ) from None
+    if isinstance(checkpoint, dict) and checkpoint_format(checkpoint) > CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"{field}={path} was written in checkpoint format {checkpoint_format(checkpoint)} "
+            f"by a newer seqmodels (this one reads up to {CHECKPOINT_FORMAT}); update seqmodels"
+        )
     if not isinstance(checkpoint, dict) or module_class(checkpoint) is None:
         raise ConfigError(
             f"{field}={path} is not a seqmodels checkpoint (it names no seqmodels module); "
             "give a .ckpt file from a run's checkpoints/ folder"
-        )
-    if checkpoint_format(checkpoint) > CHECKPOINT_FORMAT:
-        raise ConfigError(
-            f"{field}={path} was written in checkpoint format {checkpoint_format(checkpoint)} "
-            f"by a newer seqmodels (this one reads up to {CHECKPOINT_FORMAT}); update seqmodels"
         )
     target = net_target(checkpoint)
     if target is not None and not str(target).startswith("seqmodels."):

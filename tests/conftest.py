@@ -19,7 +19,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-import seqmodels.config.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
+import seqmodels.cli.resolvers  # noqa: F401 (as train.py: conf/train.yaml uses them)
 
 from .helpers import CONF, REAL_IMDB, assert_ok, run_train, write_parquet_dir
 

@@ -7,7 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from seqmodels.config.command_line import check_one_place
+from seqmodels.cli.command_line import check_one_place
 from seqmodels.errors import ConfigError
 from seqmodels.training.pipeline import make_trainer
 
@@ -24,7 +24,7 @@ def test_the_config_groups_hold_what_the_readme_promises():
     assert {"sine", "imdb", "memory", "series"} <= set(TASKS)
     assert {"rnn", "lstm", "gru"} <= set(MODELS)
     assert {"default", "cpu", "gpu", "debug"} <= set(TRAINERS)
-    assert {"csv", "tensorboard"} <= set(LOGGERS)
+    assert {"csv", "tensorboard", "mlflow"} <= set(LOGGERS)
 
 
 @pytest.mark.integration
@@ -49,7 +49,8 @@ def test_every_trainer_config_builds_a_trainer(compose_cfg, trainer, tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("logger", LOGGERS)
+# logger=mlflow: importing MLflow starts a process (`uname -p`); tests/test_mlflow.py (e2e)
+@pytest.mark.parametrize("logger", [name for name in LOGGERS if name != "mlflow"])
 def test_every_logger_config_builds_loggers_in_the_run_folder(compose_cfg, logger, tmp_path: Path):
     cfg = compose_cfg(f"logger={logger}")
     built = [instantiate(c, save_dir=str(tmp_path)) for c in cfg.logger.values()]
@@ -61,6 +62,13 @@ def test_tuned_files_name_an_existing_task_and_model():
     for path in (CONF / "tuned").glob("*.yaml"):
         task, model = path.stem.split("_")
         assert task in TASKS and model in MODELS, path.name
+    optimizers = {p.stem for p in (CONF / "optimizer").glob("*.yaml")}
+    for path in (CONF / "tuned" / "optimizer").glob("*.yaml"):
+        task, optimizer = path.stem.split("_")
+        assert task in TASKS and optimizer in optimizers, path.name
+    for path in (CONF / "experiment" / "per_model").glob("*.yaml"):
+        experiment, model = path.stem.rsplit("_", 1)
+        assert (CONF / "experiment" / f"{experiment}.yaml").is_file() and model in MODELS
 
 
 @pytest.mark.integration
@@ -95,11 +103,15 @@ def test_every_experiment_and_search_composes_and_runs_with_the_debug_trainer(
 
 @pytest.mark.integration
 def test_comparisons_sweep_every_cell_over_several_seeds(compose_cfg):
-    for name in ("compare_sine", "compare_imdb", "compare_series"):
+    cells, baselines = {"rnn", "lstm", "gru"}, {"transformer", "cnn"}
+    for name in ("compare_sine", "compare_imdb", "compare_series", "memory_length"):
         params = compose_cfg(f"experiment={name}", return_hydra_config=True)
         sweep = params.hydra.sweeper.params
-        assert set(sweep.model.split(",")) == {"rnn", "lstm", "gru"}, name
+        assert cells <= set(sweep.model.split(",")), name
         assert len(sweep.seed.split(",")) >= 3, name
+    for name in ("compare_imdb", "memory_length"):  # where the recurrent cells stand
+        params = compose_cfg(f"experiment={name}", return_hydra_config=True)
+        assert baselines <= set(params.hydra.sweeper.params.model.split(",")), name
 
 
 @pytest.mark.integration
@@ -127,9 +139,17 @@ def test_slurm_launcher_takes_the_overrides_the_readme_names(compose_cfg):
 
 
 @pytest.mark.integration
-def test_gpu_per_job_launcher_is_joblib_with_one_job_per_gpu(compose_cfg):
+def test_gpu_per_job_launcher_is_joblib_with_a_job_per_gpu_slot(compose_cfg):
+    from hydra.utils import instantiate
+
     cfg = compose_cfg("hydra/launcher=gpu_per_job", return_hydra_config=True)
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    launcher = cfg.hydra.launcher
+    assert (launcher.n_jobs, launcher.jobs_per_gpu) == (None, 1)  # one job per GPU by default
+    built = instantiate(launcher)
+    # (Hydra's plugin scan loads plugin modules anew: classes compared by name)
+    assert "JoblibLauncher" in [c.__name__ for c in type(built).__mro__]
+    assert built.jobs_per_gpu == 1
+    assert "jobs_per_gpu" not in built.joblib  # joblib.Parallel gets its own arguments only
 
 
 # --- One knob per setting -------------------------------------------------------------------
@@ -191,3 +211,7 @@ def test_imdb_defaults_pool_over_time_and_imdb_length_reads_the_last_state(compo
         cfg = compose_cfg("experiment=imdb_length", f"model={model}")
         assert not cfg.model.bidirectional and cfg.model.readout == "last"
         assert cfg.model.word_dropout == 0.0
+    # a recurrent cell's direction is no setting of the baselines: it is not applied to them
+    transformer = compose_cfg("experiment=imdb_length", "model=transformer").model
+    assert "bidirectional" not in transformer
+    assert transformer == compose_cfg("task=imdb", "model=transformer").model

@@ -13,8 +13,11 @@ from seqmodels.evaluation.gradient_flow import (
     by_distance_from_end,
     gate_activations,
     input_gradients,
+    without_dropout,
 )
 from seqmodels.tasks import SequenceClassifier
+
+from .helpers import CUDNN_EVAL_BACKWARD, cudnn_rnn_rules
 
 ADAM = {"name": "Adam", "lr": 1e-3}
 
@@ -43,6 +46,30 @@ def test_recorded_norms_have_one_value_per_step_and_match_direct_autograd(cell):
         torch.testing.assert_close(logits, model(ids[b : b + 1]))
         (grad,) = torch.autograd.grad(F.cross_entropy(logits, labels[b : b + 1]), x)
         torch.testing.assert_close(norms[b], grad[0].norm(dim=-1))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gradients_are_taken_with_dropout_off_and_the_recurrent_layers_in_training_mode(cell):
+    """cuDNN refuses an RNN's backward pass in eval mode (pytorch#5878): a record on a GPU must
+    keep the RNN in training mode, and still see no dropout mask."""
+    torch.manual_seed(0)
+    net = {"cell": cell, "hidden_size": 6, "embedding_dim": 4, "num_layers": 2, "dropout": 0.5,
+           "embedding_dropout": 0.3}  # fmt: skip
+    model = SequenceClassifier(net, vocab_size=9, n_classes=3, optimizer=ADAM)
+    batch = (torch.randint(1, 9, (5, 7)), torch.tensor([0, 1, 2, 0, 1]))
+    expected, _ = input_gradients(model.eval(), batch)  # what dropout off means (no rule here)
+    model.train()
+    with cudnn_rnn_rules():
+        with pytest.raises(RuntimeError, match=CUDNN_EVAL_BACKWARD):  # the rule is enforced
+            input_gradients(model.eval(), batch)
+        model.train()
+        with without_dropout(model):
+            first, _ = input_gradients(model, batch)
+            second, _ = input_gradients(model, batch)
+    torch.testing.assert_close(first, expected)
+    torch.testing.assert_close(second, expected)
+    assert all(m.training for m in model.modules())  # restored
 
 
 @pytest.mark.unit
@@ -102,7 +129,8 @@ def test_callback_writes_curves_per_recorded_epoch_into_the_run_folder(compose_c
         "task.stopping_threshold=null",
         "trainer.enable_progress_bar=false",
     )
-    metrics = train(cfg, tmp_path)
+    with cudnn_rnn_rules():  # as on a GPU: no backward pass through an RNN in eval mode
+        metrics = train(cfg, tmp_path)
     data = json.loads((tmp_path / "gradient_flow.json").read_text())
     assert data["model"] == cell and data["distance"] == list(range(7))  # seq_len = lag + 1
     assert data["sequences"] == [16] * 7

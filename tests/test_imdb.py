@@ -329,6 +329,7 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
         "+trainer.limit_val_batches=4",  # 1,024 of the 2,500 validation reviews each epoch
         "+trainer.limit_test_batches=4",
         "trainer.enable_progress_bar=false",
+        "~task.callbacks.tfidf",  # its minute-long fit on all 50,000 reviews: not this test's
     )
     metrics = train(cfg, tmp_path)
     assert metrics["val/acc"] > 0.75
@@ -338,10 +339,31 @@ def test_short_lstm_run_on_real_data_passes_75_percent_validation_accuracy(
 
 
 @pytest.mark.unit
+def test_local_reviews_are_read_without_the_datasets_package(tmp_path, monkeypatch):
+    """A GPU machine may lack `datasets`: only the hub source needs it."""
+    from seqmodels.data.imdb.sources import local_source, read_split
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` fails
+    folder = write_parquet_dir(tmp_path / "parquet", 10, 6)
+    texts, labels = read_split(local_source(folder), "test")
+    assert len(texts) == len(labels) == 6 and set(labels.tolist()) <= {0, 1}
+    for split, count in (("train", 2), ("test", 1)):
+        for label in ("neg", "pos"):
+            (tmp_path / "aclImdb" / split / label).mkdir(parents=True)
+            for i in range(count):
+                (tmp_path / "aclImdb" / split / label / f"{i}_7.txt").write_text(f"{label} {i}")
+    texts, labels = read_split(local_source(tmp_path), "train")
+    assert texts == ["neg 0", "neg 1", "pos 0", "pos 1"] and labels.tolist() == [0, 0, 1, 1]
+
+
+@pytest.mark.unit
 def test_accuracy_by_length_puts_each_review_in_the_bucket_of_the_tokens_it_reads():
     callback = AccuracyByLength(edges=[100, 200])
     logged: dict[str, float] = {}
-    module = SimpleNamespace(log=lambda name, value, **_: logged.__setitem__(name, value))
+    log = logged.__setitem__
+    module = SimpleNamespace(
+        log=lambda name, value, **_: log(name, value), device=torch.device("cpu")
+    )
     callback.on_test_epoch_start(None, module)
     lengths = torch.tensor([1, 99, 100, 199, 200, 500])
     labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])

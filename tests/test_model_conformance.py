@@ -108,6 +108,23 @@ def test_every_parameter_learns_and_the_inputs_can_be_traced(model):
 
 @pytest.mark.unit
 @pytest.mark.parametrize("model", MODELS)
+def test_states_give_each_step_of_the_real_steps_and_mark_the_padding(model):
+    """`model.states(x)` (what a notebook looks inside a model with): `(B, T, H)` states per
+    step, the real steps' states independent of the padding after them, padding NaN."""
+    torch.manual_seed(0)
+    net = build_net(small(model), vocab_size=20, output_size=1)
+    review = torch.randint(2, 20, (1, 6))
+    alone = net.states(review)
+    padded = net.states(torch.cat([review, torch.zeros(1, 4, dtype=torch.long)], dim=1))
+    assert alone.hidden and list(padded.hidden) == list(alone.hidden)
+    assert padded.real.tolist() == [[True] * 6 + [False] * 4]
+    for name, h in padded.hidden.items():
+        assert h.shape[:2] == (1, 10) and h[0, 6:].isnan().all()
+        torch.testing.assert_close(h[:, :6], alone.hidden[name], atol=1e-5, rtol=0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("model", MODELS)
 def test_a_setting_the_network_doesnt_take_is_refused_in_one_line(model):
     from seqmodels.errors import ConfigError
 
@@ -133,6 +150,7 @@ def test_every_model_trains_checkpoints_and_reloads_on_every_task(
     metrics = train(cfg, tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["model"] == model and saved["status"] == "ok"
+    assert (tmp_path / "run" / "curves.png").is_file()  # every task's run draws its curves
     assert metrics["params"] > 0 and isinstance(saved[cfg.task.test_metric], float)
     reloaded = seqmodels.load_model(tmp_path / "run")  # no config: the checkpoint says
     assert reloaded.model_name == model and type(reloaded.net).__name__ == type_name(model)

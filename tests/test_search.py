@@ -83,6 +83,7 @@ def test_a_failed_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):
     assert best["best_value"] == pytest.approx(min(t.value for t in complete))
     assert best["trials"] == {"complete": len(complete), "pruned": 0, "fail": failed}
     assert best["best_params"]["task.datamodule.n_points"] == 120
+    assert (sweep / "search.png").stat().st_size > 10_000  # drawn beside it, failures marked
 
 
 @pytest.mark.e2e
@@ -114,6 +115,7 @@ def test_pruned_trials_stop_early_report_every_epoch_and_are_recorded_as_pruned(
         assert trial.intermediate_values == pytest.approx(per_epoch)  # the task's monitor
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["trials"] == {"complete": 0, "pruned": 2, "fail": 0}
+    assert (sweep / "search.png").is_file()  # pruned trials at the last value they reported
     summary = (sweep / "summary.md").read_text()
     assert "max_epochs=4" in summary and "optuna_pruning" not in summary  # what the user typed
 

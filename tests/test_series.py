@@ -158,6 +158,39 @@ def test_a_too_small_split_suggests_a_value_that_is_then_accepted(tmp_path, size
 
 
 @pytest.mark.unit
+def test_the_time_axis_is_the_column_named_like_a_time_or_the_one_given(tmp_path):
+    path = write_table(
+        tmp_path / "s.csv", Day=["2024-01-01", "2024-01-02", "2024-01-03"] * 10,
+        load=np.arange(30.0), hour=np.arange(30) * 0.5,
+    )  # fmt: skip
+    found = SeriesDataModule(path=str(path), column="load", window=5, val_size=5, test_size=5)
+    assert found.time_label == "Day" and found.value_label == "load"
+    assert np.issubdtype(found.target_times("test").dtype, np.datetime64)
+    given = SeriesDataModule(path=str(path), column="load", window=5, val_size=5, test_size=5,
+                             time_column="hour")  # fmt: skip
+    assert given.time_label == "hour" and given.target_times("test")[-1] == 14.5
+    none = write_table(tmp_path / "n.csv", load=np.arange(30.0), other=np.arange(30.0))
+    steps = SeriesDataModule(path=str(none), column="load", window=5, val_size=5, test_size=5)
+    assert steps.time_label == "time step" and steps.target_times("test")[0] == 25
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("time_column", "message"),
+    [
+        ("when", "task.datamodule.time_column=when is not a column of"),
+        ("note", "task.datamodule.time_column=note of {path} holds neither numbers nor dates"),
+    ],
+)
+def test_a_time_column_that_cant_be_one_is_refused_in_one_line(tmp_path, time_column, message):
+    path = write_table(tmp_path / "s.csv", load=np.arange(30.0), note=["a?"] * 30)
+    with pytest.raises(ConfigError) as err:
+        SeriesDataModule(path=str(path), column="load", time_column=time_column, window=5,
+                         val_size=5, test_size=5)  # fmt: skip
+    assert str(err.value).startswith(message.format(path=path)) and "\n" not in str(err.value)
+
+
+@pytest.mark.unit
 def test_a_series_too_short_for_its_windows_says_so(tmp_path):
     path = write_table(tmp_path / "s.csv", x=np.arange(30.0))
     with pytest.raises(ConfigError, match="leave no training windows out of 10"):
@@ -206,7 +239,12 @@ def test_a_sweep_of_the_three_cells_has_a_summary_led_by_mse_over_naive(tmp_path
     summary = (sweep / "summary.md").read_text()
     header = next(line for line in summary.splitlines() if line.startswith("|"))
     columns = [c.strip() for c in header.strip("|").split("|")]
-    assert columns[5] == "test/mse_over_naive"  # the first metric, after the run counts
+    # the first metric, after the run counts, with its median and 95% interval
+    assert columns[5:8] == [
+        "test/mse_over_naive (mean ± std)",
+        "test/mse_over_naive median",
+        "test/mse_over_naive 95% CI",
+    ]
     assert json.loads((jobs[0].folder / "metrics.json").read_text())["test/naive_mse"] > 0
 
 

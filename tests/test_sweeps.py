@@ -207,22 +207,25 @@ def test_parallel_jobs_reads_n_jobs_as_joblib_does():
 
 
 @pytest.mark.unit
-def test_each_worker_process_claims_a_gpu_of_its_own(tmp_path, monkeypatch):
+def test_each_worker_process_claims_a_gpu_slot_of_its_own(tmp_path, monkeypatch):
     """Each worker is a process with a claim of its own: a fresh `_claimed_gpu` here, and a lock
     file opened anew, which flock holds apart just as it holds two processes apart."""
-    workers: list[dict] = [{}, {}, {}, {}]
+    workers: list[dict] = [{} for _ in range(6)]
+
+    def claim(worker: int, gpus: int, per_gpu: int = 1) -> int:
+        monkeypatch.setattr(jobs, "_claimed_gpu", workers[worker])
+        return jobs.claim_gpu(tmp_path / f"{gpus}x{per_gpu}", gpus, per_gpu)
+
     try:
-        monkeypatch.setattr(jobs, "_claimed_gpu", workers[0])
-        assert jobs.claim_gpu(tmp_path, 2) == 0
-        assert jobs.claim_gpu(tmp_path, 2) == 0  # the same worker keeps its GPU for later jobs
-        monkeypatch.setattr(jobs, "_claimed_gpu", workers[1])
-        assert jobs.claim_gpu(tmp_path, 2) == 1
-        monkeypatch.setattr(jobs, "_claimed_gpu", workers[2])
-        with pytest.raises(RuntimeError, match="all 1 GPUs are held"):
-            jobs.claim_gpu(tmp_path, 1)
+        assert claim(0, 2) == 0
+        assert claim(0, 2) == 0  # the same worker keeps its GPU for later jobs
+        assert claim(1, 2) == 1
+        with pytest.raises(RuntimeError, match=r"all 2 GPU\(s\) x 1 job\(s\) per GPU are held"):
+            claim(2, 2)
         workers[0]["handle"].close()  # the first worker ends: its GPU is free again
-        monkeypatch.setattr(jobs, "_claimed_gpu", workers[3])
-        assert jobs.claim_gpu(tmp_path, 2) == 0
+        assert claim(3, 2) == 0
+        # two GPUs, two jobs on each: the first two workers spread over the GPUs
+        assert [claim(w, 2, 2) for w in (2, 4, 5)] == [0, 1, 0]
     finally:
         for worker in workers:
             if "handle" in worker:
@@ -230,27 +233,65 @@ def test_each_worker_process_claims_a_gpu_of_its_own(tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(("per_gpu", "threads"), [(1, 2), (2, 4)])
 def test_gpu_per_job_puts_the_job_on_its_worker_gpu_with_its_share_of_cores(
-    compose_cfg, tmp_path, monkeypatch
+    compose_cfg, tmp_path, monkeypatch, per_gpu, threads
 ):
     monkeypatch.setattr(jobs, "_claimed_gpu", {})
-    threads = torch.get_num_threads()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)  # a machine with 2 GPUs
+    monkeypatch.setattr(jobs, "cores", lambda: 8)
+    before = torch.get_num_threads()
     cfg = compose_cfg("trainer=gpu", "threads=null")  # null: the launcher splits the cores
     hydra_cfg = OmegaConf.create(
         {
             "runtime": {"choices": {"hydra/launcher": "gpu_per_job"}},
-            "launcher": {"n_jobs": 2},
+            "launcher": {"n_jobs": None, "jobs_per_gpu": per_gpu},  # null: one job per slot
             "sweep": {"dir": str(tmp_path)},
         }
     )
     try:
-        torch.set_num_threads(jobs.cores() + 1)  # whatever the process had before
         jobs.assign_resources(cfg, hydra_cfg)
-        assert torch.get_num_threads() == max(1, jobs.cores() // 2)
+        assert torch.get_num_threads() == 8 // (2 * per_gpu)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
         jobs._claimed_gpu["handle"].close()
     assert cfg.trainer.accelerator == "gpu" and list(cfg.trainer.devices) == [0]
+
+
+@pytest.mark.unit
+def test_gpu_slot_counts_that_cant_run_are_refused_in_one_line():
+    from seqmodels.errors import ConfigError
+    from seqmodels.sweeps.multirun import check_gpu_slots
+
+    assert check_gpu_slots(None, 2, gpus=1) == 2 and check_gpu_slots(3, 2, gpus=2) == 3
+    refused = {
+        (4, 2, 1): "hydra.launcher.n_jobs=4 parallel jobs, but 1 GPU(s) x "
+        "hydra.launcher.jobs_per_gpu=2 give 2 slot(s): set n_jobs between 1 and 2 (or null: one "
+        "job per slot), or raise jobs_per_gpu",
+        (None, 0, 1): "hydra.launcher.jobs_per_gpu=0 must be a whole number >= 1 (jobs that "
+        "share one GPU)",
+        (None, 1, 0): "hydra/launcher=gpu_per_job but torch sees no CUDA GPU here; use "
+        "hydra/launcher=joblib (CPU jobs in parallel)",
+    }
+    for (n_jobs, per_gpu, gpus), message in refused.items():
+        with pytest.raises(ConfigError) as err:
+            check_gpu_slots(n_jobs, per_gpu, gpus)
+        assert str(err.value) == message
+
+
+@pytest.mark.e2e
+def test_a_gpu_sweep_with_more_jobs_than_gpus_stops_before_any_job(tmp_path):
+    sweep, result = run_sweep(
+        "-m", "hydra/launcher=gpu_per_job", "hydra.launcher.n_jobs=3", "model=rnn,lstm,gru",
+        cwd=tmp_path, status=1,
+    )  # fmt: skip
+    gpus = torch.cuda.device_count()
+    expected = (
+        f"error: hydra.launcher.n_jobs=3 parallel jobs, but {gpus} GPU(s) x "
+        if gpus
+        else "error: hydra/launcher=gpu_per_job but torch sees no CUDA GPU here"
+    )
+    assert last_line(result).startswith(expected) and not sweep.exists()
 
 
 @pytest.mark.unit

@@ -5,6 +5,7 @@ The finished run `sine_run` (five epochs, seed 3) is a session fixture of tests/
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -100,6 +101,53 @@ def test_ema_decay_checkpoints_and_tests_the_averaged_weights(compose_cfg, tmp_p
     val_windows, val_targets = SineDataModule(seed=0).split("val").tensors
     val_mse = torch.mean((model.predict(val_windows) - val_targets) ** 2).item()
     assert val_mse == pytest.approx(metrics["val/mse"], rel=1e-5)  # so did the final validation
+
+
+@pytest.mark.unit
+def test_the_weight_average_lives_where_the_module_will_train(compose_cfg, tmp_path):
+    """Lightning sets callbacks up before the module moves to the GPU: an average built then
+    on the module's device would stay on the CPU, a copy of every weight each step."""
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from seqmodels.training.pipeline import build_run, run_callbacks
+
+    cfg = compose_cfg("task.ema_decay=0.9")
+    _, module = build_run(cfg)
+    (ema,) = [c for c in run_callbacks(cfg, tmp_path, []).all if isinstance(c, EMAWeightAveraging)]
+    gpu = torch.device("meta")  # stands for the GPU the strategy will move the module to
+    ema.setup(SimpleNamespace(strategy=SimpleNamespace(root_device=gpu)), module, "fit")
+    assert {p.device for p in ema._average_model.parameters()} == {gpu}
+    assert next(module.parameters()).device.type == "cpu"  # not moved yet
+
+
+@pytest.mark.unit
+def test_the_weight_average_is_torchs_exponential_moving_average():
+    import lightning as L
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from seqmodels.training.callbacks import DeviceEMA
+
+    torch.manual_seed(0)
+    net = L.LightningModule()
+    net.rnn, net.norm = torch.nn.LSTM(3, 4), torch.nn.BatchNorm1d(4)
+    cpu = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    ours, torchs = DeviceEMA(decay=0.8), EMAWeightAveraging(decay=0.8)
+    for ema in (ours, torchs):
+        ema.setup(cpu, net, "fit")
+    for _ in range(4):  # the first update copies, the next ones blend
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        net.norm.num_batches_tracked += 1  # an integer buffer
+        ours.update(net)
+        torchs._average_model.update_parameters(net)
+    theirs_all = torchs._average_model.state_dict()
+    for name, mine in ours._average_model.state_dict().items():
+        theirs = theirs_all[name]
+        if mine.is_floating_point():
+            torch.testing.assert_close(mine, theirs, msg=name)
+    # torch blends the integer count too (and truncates it); it is copied here
+    assert ours._average_model.module.norm.num_batches_tracked == 4
 
 
 @pytest.mark.integration

@@ -1,3 +1,2 @@
-"""The config: the keys with a meaning of their own (keys.py), the resolvers conf/ uses
-(resolvers.py), the checks of a composed config (schema.py) and the thin check of the command
-line before Hydra starts (command_line.py)."""
+"""The config's meaning: the keys with a meaning of their own (keys.py) and the checks of a
+composed config's types, ranges and keys (schema.py)."""

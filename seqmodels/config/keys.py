@@ -13,6 +13,9 @@ HOW_IT_RAN = (
     "threads",
     "trainer.enable_progress_bar",
     "trainer.progress_bar_refresh_rate",
+    "trainer.print_every_n_epochs",
+    "trainer.enable_model_summary",
+    "logger",  # where the metrics also go (logger=mlflow), not what they are
     "callbacks.optuna_pruning._target_",  # a search's trials get it (seqmodels.sweeps.search)
 )
 # Config groups that pick what the jobs of a sweep share, kept out of job folder names too.

@@ -10,8 +10,8 @@ hint says. What a type can't say (a window shorter than the series, a split that
 nothing, an optimizer argument out of range) the classes check themselves when `check_buildable`
 builds them, also before any training.
 
-`ConfigCheck` runs these checks as a Hydra callback, on the config Hydra composed with every
-override applied, before Hydra writes the run folder.
+`seqmodels.cli.check.ConfigCheck` runs these checks as a Hydra callback, on the config Hydra
+composed with every override applied, before Hydra writes the run folder.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import inspect
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
-from hydra.experimental.callback import Callback
 from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf, ValidationError
 
+from seqmodels.config.precision import check_precision
 from seqmodels.errors import ConfigError
 
 
@@ -61,6 +60,7 @@ class TaskSchema:
     ema_decay: float | None = field(default=None, metadata=_range(0, 1, low_open=True))
     stopping_threshold: float | None = None
     test_metric: str | None = None
+    min_steps_before_best: int = field(default=0, metadata=_range(0))
 
 
 @dataclass
@@ -81,6 +81,8 @@ class TrainerSchema:
     log_every_n_steps: int = field(default=50, metadata=_range(1))
     enable_progress_bar: bool = True
     progress_bar_refresh_rate: int = field(default=1, metadata=_range(1))
+    print_every_n_epochs: int = field(default=1, metadata=_range(1))
+    enable_model_summary: bool = False
     gradient_clip_val: float | None = field(default=None, metadata=_range(0))
 
 
@@ -91,8 +93,8 @@ METADATA = ("_target_", "_partial_", "_recursive_", "_convert_")
 # What a run's config and its task hold besides the schemas' settings.
 SECTIONS = ("task", "model", "trainer", "optimizer", "scheduler", "logger", "callbacks")
 TASK_SECTIONS = ("datamodule", "module", "callbacks", "threads")
-# seqmodels' own Trainer setting (seqmodels/training/pipeline.py), not Lightning's
-TRAINER_EXTRAS = {"progress_bar_refresh_rate"}
+# seqmodels' own Trainer settings (seqmodels/training/pipeline.py), not Lightning's
+TRAINER_EXTRAS = {"progress_bar_refresh_rate", "print_every_n_epochs"}
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -111,25 +113,12 @@ def check_config(cfg: DictConfig) -> None:
     check_node(cfg.task, TaskSchema, "task.")
     check_node(cfg.trainer, TrainerSchema, "trainer.")
     check_node(cfg.optimizer, OptimizerSchema, "optimizer.")
+    check_precision(cfg.trainer.get("precision"))  # the value; its kernels in check_buildable
     for section, cls, extra in built_sections(cfg):
         node = OmegaConf.select(cfg, section)
         check_keys(node, cls, section, extra)
         check_node(node, signature_schema(cls), f"{section}.")
-    check_precision(cfg.trainer.get("precision"))
     check_monitors(cfg)
-
-
-def check_precision(precision: Any) -> None:
-    """Refuses a `trainer.precision` Lightning doesn't know (it would fail once the run has
-    built its Trainer), listing the ones it does."""
-    from lightning.fabric.connector import _PRECISION_INPUT
-
-    known = [
-        str(v) for literal in typing.get_args(_PRECISION_INPUT) for v in typing.get_args(literal)
-    ]
-    if precision is not None and str(precision) not in known:
-        shown = [v for v in known if "-" in v]  # the canonical names; 32, "bf16", ... alias them
-        raise ConfigError(f"trainer.precision={precision!r} must be one of {', '.join(shown)}")
 
 
 def check_monitors(cfg: DictConfig) -> None:
@@ -362,7 +351,8 @@ def check_buildable(cfg: DictConfig) -> None:
             raise err.__cause__ from None
         raise ConfigError(f"task.datamodule: {err.__cause__ or err}") from None
     plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
-    build_net(plain["model"], output_size=2)
+    net = build_net(plain["model"], output_size=2)
+    check_precision(plain["trainer"].get("precision"), plain["trainer"].get("accelerator"), net)
     check_schedule(plain, cfg.trainer.max_epochs)
 
 
@@ -400,10 +390,7 @@ def check_schedule(plain: Mapping[str, Any], epochs: int) -> None:
         raise
     except Exception as err:  # the class's own refusal, whatever it raises
         given = {k: v for k, v in plain[section].items() if k not in LIGHTNING_SCHEDULER_KEYS}
-        name = str(given.get("_target_", "")).rsplit(".", 1)[-1]
-        raise ConfigError(
-            f"{section}: {name} refuses {_typed(given)}: {_first_line(err)}"
-        ) from None
+        raise ConfigError(f"{section}: {_first_line(err)} ({_typed(given)})") from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -412,131 +399,3 @@ def _first_line(err: BaseException) -> str:
 
 def _typed(section: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in section.items() if k != "_target_") or "no arguments"
-
-
-# --- The check as a Hydra callback: on the config Hydra composed, before it writes a folder -----
-
-MAX_CHECKED_JOBS = 64  # sweep jobs composed and checked up front
-
-
-def check_job(config: DictConfig, build: bool = True) -> DictConfig:
-    """Checks one job's config as Hydra composed it (with its `hydra` node); for a run that
-    continues in its folder (`resume=`), the config it will run with: its own saved one with
-    the overrides a resumed run may change. With `build`, also what `check_buildable` builds
-    and the checkpoint the run continues or starts from. Returns the checked config; raises
-    ConfigError."""
-    from seqmodels.config.resolvers import run_folder_of
-    from seqmodels.training.folder import RunFolder
-    from seqmodels.training.resuming import check_start_checkpoint, resumed_config
-
-    cfg = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
-    if cfg.get("resume") and cfg.get("ckpt_path"):
-        raise ConfigError(
-            f"resume={cfg.resume} continues a run and ckpt_path={cfg.ckpt_path} starts a new "
-            "one from a checkpoint's weights; give one of them"
-        )
-    folder = run_folder_of(cfg.get("resume"))
-    if folder is not None:
-        typed = list(config.hydra.overrides.task)
-        choices = dict(config.hydra.runtime.choices)
-        cfg = resumed_config(cfg, typed, choices, RunFolder(folder), "resume")
-    check_config(cfg)
-    if build:
-        check_buildable(cfg)
-        check_start_checkpoint(cfg, folder)
-    return cfg
-
-
-class ConfigCheck(Callback):
-    """Hydra callback (conf/train.yaml): checks the composed config of a run, or of each kind
-    of job of a sweep (every swept value once), before Hydra writes any folder; a bad one
-    stops the command with one line, `error: ...`.
-
-    A sweep's jobs are checked against the schema up front (types, ranges, keys); what only
-    building tells (a window longer than the series) fails that job alone, recorded in its
-    metrics.json, while the others run.
-    """
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.get("resume_sweep"):
-            return
-        _stop_on_error(lambda: check_job(config, build=True))
-        _stop_on_error(lambda: check_writable(config, "hydra.run.dir"))
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from hydra.core.global_hydra import GlobalHydra
-
-        from seqmodels.config.command_line import parse_overrides, sweep_jobs
-        from seqmodels.sweeps.search import check_study
-
-        if not config.get("resume_sweep"):  # a completed sweep's jobs keep their configs
-            loader = GlobalHydra.instance().config_loader()
-            typed = list(config.hydra.overrides.task)
-            for job in sweep_jobs(parse_overrides(typed))[:MAX_CHECKED_JOBS]:
-                _stop_on_error(
-                    lambda job=job: check_sweep_job(loader.load_sweep_config(config, job))
-                )
-        _stop_on_error(lambda: check_study(config))  # a search: its storage, study, space
-        _stop_on_error(lambda: start_sweep(config))
-
-
-def start_sweep(config: DictConfig) -> None:
-    """Takes the sweep folder for this process, once its jobs are checked and before Hydra
-    writes anything in it (the workers of a shared search study share it)."""
-    from seqmodels.sweeps.folders import SweepFolder
-
-    folder = SweepFolder(check_writable(config, "hydra.sweep.dir"))
-    shared = bool(OmegaConf.select(config, "hydra.sweeper.storage"))
-    folder.lock(shared=shared and not config.get("resume_sweep"))
-    if not config.get("resume_sweep"):  # what resume_sweep= composes its unstarted jobs from
-        sources = config.hydra.runtime.config_sources
-        main = [str(s.path) for s in sources if s.provider == "main" and s.schema == "file"]
-        if main:
-            folder.save_conf(Path(main[0]))
-
-
-def check_writable(config: DictConfig, key: str) -> Path:
-    """The run or sweep folder `key` names, made and tried with a temporary file: ConfigError
-    in one line where it can't be written (a read-only disk or folder, a full disk), rather
-    than Hydra's traceback when it writes the config there."""
-    import tempfile
-
-    from hydra.core.hydra_config import HydraConfig
-
-    HydraConfig.instance().set_config(config)  # what the folder's interpolations read
-    folder = Path(str(OmegaConf.select(config, key)))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as err:
-        raise ConfigError(
-            f"{key}={folder} can't be written ({err.strerror or err}); run from a folder you "
-            f"can write to, or give {key}=<a writable folder>"
-        ) from None
-    return folder
-
-
-def check_sweep_job(config: DictConfig) -> None:
-    """One kind of sweep job, composed: its values against the schema, and a Trainer that would
-    start processes of its own under a launcher that doesn't start them."""
-    from seqmodels.sweeps.multirun import check_job_processes
-
-    cfg = check_job(config, build=False)
-    launcher = str(config.hydra.runtime.choices.get("hydra/launcher", "basic"))
-    check_job_processes(cfg.trainer, launcher)
-
-
-def _stop_on_error(check: Any) -> None:
-    """Runs `check`; a ConfigError, or Hydra's or OmegaConf's refusal, ends the command with
-    one line (SystemExit passes Hydra's callback guard, which turns exceptions into warnings)."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        check()
-    except ConfigError as err:
-        raise SystemExit(f"error: {err}") from None
-    except (HydraException, OmegaConfBaseException) as err:
-        message = str(err) or str(err.__cause__ or type(err).__name__)
-        lines = [line.strip() for line in message.splitlines() if line.strip()]
-        raise SystemExit(f"error: {' '.join(lines[:3])}") from None

@@ -140,6 +140,20 @@ class WindowDataModule(L.LightningDataModule):
         first, last = self.bounds[name]
         return np.arange(first, last) + self.window
 
+    # What the figures call the series' time axis and its values (a file's own column names).
+    time_label = "time step"
+    value_label = "value"
+
+    def target_times(self, name: str) -> np.ndarray:
+        """Each target of a split on the series' own time axis (`time_label`): its step here;
+        a file's times where the file has them (`SeriesDataModule`)."""
+        return self.target_steps(name)
+
+    def example_columns(self, name: str) -> dict[str, np.ndarray]:
+        """What test_predictions.csv says of each window of a split: `window_end`, the position
+        in the series of its last value (its target is the value after it)."""
+        return {"window_end": self.target_steps(name) - 1}
+
     @property
     def model_kwargs(self) -> dict[str, Any]:
         """What the model must know of the data: the scale of the training part alone, and the

@@ -1,15 +1,29 @@
 """How runs are scored beyond the task's own metrics, as Lightning callbacks a config names:
-reference forecasts and chance levels (references.py, `task.callbacks`), accuracy by review
-length (by_length.py), and the gradient-flow diagnostic (gradient_flow.py, `callbacks=`)."""
+reference scores on the same test split (references.py, `task.callbacks`; IMDB's TF-IDF model
+in bag_of_words.py), accuracy by review length (by_length.py), per-example test predictions
+(predictions.py), the gradient-flow diagnostic (gradient_flow.py, `callbacks=`); and the
+statistics that compare runs over seeds (statistics.py)."""
 
 from seqmodels.evaluation.by_length import AccuracyByLength
 from seqmodels.evaluation.gradient_flow import GradientFlow
-from seqmodels.evaluation.references import ChanceLevel, OracleForecast, PersistenceForecast
+from seqmodels.evaluation.predictions import TestPredictions
+from seqmodels.evaluation.references import (
+    ChanceLevel,
+    LinearFilterForecast,
+    OracleForecast,
+    PersistenceForecast,
+    TfidfReference,
+    WindowMeanForecast,
+)
 
 __all__ = [
     "AccuracyByLength",
     "ChanceLevel",
     "GradientFlow",
+    "LinearFilterForecast",
     "OracleForecast",
     "PersistenceForecast",
+    "TestPredictions",
+    "TfidfReference",
+    "WindowMeanForecast",
 ]

@@ -45,8 +45,11 @@ class AccuracyByLength(Callback):
         return [f"{lo}_{hi}" for lo, hi in zip(bounds, [*self.edges, "max"], strict=True)]
 
     def on_test_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.correct.zero_()
-        self.total.zero_()
+        # The counts live on the module's device: a test batch queues its counting there and
+        # reads nothing back (on a GPU each read waits for all queued work).
+        self._boundaries = self._boundaries.to(module.device)
+        self.correct = torch.zeros(len(self.edges) + 1, dtype=torch.long, device=module.device)
+        self.total = torch.zeros_like(self.correct)
 
     def on_test_batch_end(  # type: ignore[override]
         self,
@@ -58,17 +61,16 @@ class AccuracyByLength(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         _, lengths, labels = batch
-        correct = ((outputs.detach() > 0.5) == labels.bool()).cpu()
-        bucket = torch.bucketize(lengths.cpu(), self._boundaries, right=True)
-        self.total += torch.bincount(bucket, minlength=len(self.total))
-        self.correct += torch.bincount(
-            bucket, weights=correct.double(), minlength=len(self.total)
-        ).long()
+        correct = (outputs.detach() > 0.5) == labels.bool()  # (B,)
+        bucket = torch.bucketize(lengths.to(self.total.device), self._boundaries, right=True)
+        # index_add_, not bincount: CUDA's bincount reads the largest index back to the host
+        self.total.index_add_(0, bucket, torch.ones_like(bucket))
+        self.correct.index_add_(0, bucket, correct.long())
 
     def on_test_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         # Every process evaluates the whole test set: the values agree, the mean keeps them.
-        for name, correct, total in zip(self.names(), self.correct, self.total, strict=True):
+        corrects, totals = self.correct.tolist(), self.total.tolist()  # one read an epoch
+        for name, correct, total in zip(self.names(), corrects, totals, strict=True):
             if total:
-                module.log(f"test/acc_len_{name}", correct.item() / total.item(), sync_dist=True)
-                share = total.item() / self.total.sum().item()
-                module.log(f"test/share_len_{name}", share, sync_dist=True)
+                module.log(f"test/acc_len_{name}", correct / total, sync_dist=True)
+                module.log(f"test/share_len_{name}", total / sum(totals), sync_dist=True)

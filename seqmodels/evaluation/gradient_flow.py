@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,43 +16,9 @@ from torch import Tensor, nn
 from seqmodels.errors import ConfigError, check_positive
 from seqmodels.files import write_json
 from seqmodels.models.base import SequenceNet
+from seqmodels.models.recurrent import GATES, gate_activations
 from seqmodels.plots.gradient_flow import plot_gates, plot_gradient_flow
 from seqmodels.tasks.base import SeqModule
-
-GATES = {nn.LSTM: ("input", "forget", "output"), nn.GRU: ("reset", "update")}
-
-
-def gate_activations(rnn: nn.LSTM | nn.GRU, inputs: Tensor, outputs: Tensor) -> dict[str, Tensor]:
-    """Each gate's activation `(B, T, H)` in a single-layer, batch-first LSTM or GRU.
-
-    Recomputed from the module's weights, its inputs `(B, T, I)` and its outputs `(B, T, H)`:
-    the state a step reads is the previous step's output (zeros before the first), so all steps
-    come out of two matrix products instead of a loop. Also returns the candidate values
-    (`cell` for the LSTM, `new` for the GRU) that the gates mix into the state.
-    """
-    previous = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # (B, T, H)
-    weight_ih, bias_ih = rnn.get_parameter("weight_ih_l0"), rnn.get_parameter("bias_ih_l0")
-    weight_hh, bias_hh = rnn.get_parameter("weight_hh_l0"), rnn.get_parameter("bias_hh_l0")
-    from_input = inputs @ weight_ih.T + bias_ih  # (B, T, gates * H)
-    from_state = previous @ weight_hh.T + bias_hh  # (B, T, gates * H)
-    if isinstance(rnn, nn.LSTM):  # torch's order: input, forget, cell, output
-        i, f, g, o = (from_input + from_state).chunk(4, dim=-1)
-        return {
-            "input": torch.sigmoid(i),
-            "forget": torch.sigmoid(f),
-            "cell": torch.tanh(g),
-            "output": torch.sigmoid(o),
-        }
-    if isinstance(rnn, nn.GRU):  # torch's order: reset, update, new
-        r_in, z_in, n_in = from_input.chunk(3, dim=-1)
-        r_state, z_state, n_state = from_state.chunk(3, dim=-1)
-        reset = torch.sigmoid(r_in + r_state)
-        return {
-            "reset": reset,
-            "update": torch.sigmoid(z_in + z_state),
-            "new": torch.tanh(n_in + reset * n_state),
-        }
-    raise TypeError(f"gate_activations takes an nn.LSTM or nn.GRU, not {type(rnn).__name__}")
 
 
 def by_distance_from_end(values: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -91,6 +59,31 @@ def input_gradients(
             activations = gate_activations(trace.layer, trace.inputs.detach(), trace.outputs)
         activations = {name: activations[name] for name in GATES[type(trace.layer)]}
     return grad.norm(dim=-1), activations
+
+
+@contextmanager
+def without_dropout(module: nn.Module) -> Iterator[None]:
+    """Dropout off for a measurement that differentiates through the network.
+
+    Every submodule is put in eval mode except the recurrent layers (`nn.RNNBase`), which stay
+    in training mode with their dropout between stacked layers set to 0: cuDNN refuses the
+    backward pass of an RNN in eval mode ("cudnn RNN backward can only be called in training
+    mode", pytorch#5878), and with no dropout an RNN in training mode computes what it does in
+    eval mode. Every module's mode and dropout rate are restored afterwards.
+    """
+    modes = {sub: sub.training for sub in module.modules()}
+    rates = {rnn: rnn.dropout for rnn in module.modules() if isinstance(rnn, nn.RNNBase)}
+    module.eval()
+    for rnn in rates:
+        rnn.dropout = 0.0
+        rnn.train()
+    try:
+        yield
+    finally:
+        for rnn, rate in rates.items():
+            rnn.dropout = rate
+        for sub, mode in modes.items():
+            sub.training = mode
 
 
 class GradientFlow(Callback):
@@ -165,13 +158,8 @@ class GradientFlow(Callback):
             if len(batch) == 3
             else torch.full((inputs.size(0),), inputs.size(1), device=inputs.device)
         )
-        was_training = module.training
-        module.eval()  # no dropout: the same batch gives comparable numbers every time
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                norms, gates = input_gradients(module, batch, gates=self.gates)
-        finally:
-            module.train(was_training)
+        with without_dropout(module), torch.inference_mode(False), torch.enable_grad():
+            norms, gates = input_gradients(module, batch, gates=self.gates)
         grad_norm, counts = by_distance_from_end(norms.detach(), lengths)
         self._counts = counts.tolist()
         self.records.append(

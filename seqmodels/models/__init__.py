@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from seqmodels.errors import ConfigError
-from seqmodels.models.base import READOUTS, InputTrace, SequenceNet
+from seqmodels.models.base import READOUTS, InputTrace, SequenceNet, States
 from seqmodels.models.recurrent import CELLS, RecurrentNet
 
 # Checkpoints written before networks were chosen by `_target_` (seqmodels 0.1) hold a
@@ -55,6 +55,7 @@ __all__ = [
     "InputTrace",
     "RecurrentNet",
     "SequenceNet",
+    "States",
     "build_net",
     "net_class",
 ]

@@ -41,6 +41,35 @@ class InputTrace:
     _handles: list[Any] = field(default_factory=list, repr=False)
 
 
+@dataclass
+class States:
+    """A network's per-step states on a batch, from `SequenceNet.states`.
+
+    Each tensor is `(B, T, H)`, step t being the state after reading input step t, in the
+    order the encoder reads the steps (token ids padded on the left are moved to the front
+    first). `real` `(B, T)` is True at each sequence's real steps; the states at padding
+    steps are NaN, so they can't be mistaken for states, and plots leave them out.
+
+    - `hidden`: by name; a recurrent network's `"layer0.forward"`, `"layer0.backward"`, ...
+      (its layers' outputs h_t, the backward direction's in time order too); any other
+      network's `"output"`, what its encoder hands the readout.
+    - `cell`: an LSTM's cell states c_t, under the same names; empty for other networks.
+    - `gates`: an LSTM's or GRU's gate activations in (0, 1) under the same names, each a
+      dict (`input`, `forget`, `output` for the LSTM; `reset`, `update` for the GRU).
+    """
+
+    hidden: dict[str, Tensor]
+    real: Tensor
+    cell: dict[str, Tensor] = field(default_factory=dict)
+    gates: dict[str, dict[str, Tensor]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        padding = ~self.real.unsqueeze(-1)  # (B, T, 1)
+        for group in (self.hidden, self.cell, *self.gates.values()):
+            for name, value in group.items():
+                group[name] = value.masked_fill(padding, float("nan"))
+
+
 class SequenceNet(nn.Module):
     """Inputs -> `encode` -> one vector per sequence (`readout`) -> a linear head.
 
@@ -151,6 +180,20 @@ class SequenceNet(nn.Module):
         """The states `(B, F)` at each sequence's last real step."""
         return h[torch.arange(h.size(0), device=h.device), lengths - 1]
 
+    @torch.no_grad()
+    def states(self, x: Tensor, lengths: Tensor | None = None) -> States:
+        """The per-step states of inputs `(B, T[, input_size])` as `forward` reads them
+        (`lengths` as there), in eval mode (no dropout), without gradients.
+
+        This base gives the encoder's output `(B, T, F)` as `hidden["output"]`; a network
+        with more to show (a recurrent one's layers, directions, cell states and gates)
+        overrides it.
+        """
+        with _eval_mode(self):
+            x, lengths = self.embed(x, lengths)  # (B, T, I), (B,)
+            h = self.encode(x, lengths)  # (B, T, F)
+        return States(hidden={"output": h}, real=real_steps(lengths, h.size(1)))
+
     def traced_layer(self) -> nn.Module | None:
         """The module whose outputs `trace_inputs` records (None: none)."""
         return None
@@ -188,6 +231,17 @@ class SequenceNet(nn.Module):
         order = torch.argsort(padding.to(torch.int8), dim=1, stable=True)
         lengths = (~padding).sum(dim=1).clamp(min=1)  # an all-padding row reads one pad token
         return ids.gather(1, order), lengths
+
+
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """The module in eval mode for the block, then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def check_rates(**rates: float) -> None:

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from seqmodels.errors import ConfigError, check_positive
-from seqmodels.models.base import SequenceNet, check_rates
+from seqmodels.models.base import SequenceNet, States, _eval_mode, check_rates, real_steps
 
 CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
     "rnn": nn.RNN,
@@ -16,6 +16,8 @@ CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {
     "gru": nn.GRU,
 }
 RECURRENT_INITS = ("torch", "orthogonal")
+# The gates `states` reports (gate_activations also gives the candidate values they mix in).
+GATES = {nn.LSTM: ("input", "forget", "output"), nn.GRU: ("reset", "update")}
 
 
 class RecurrentNet(SequenceNet):
@@ -160,6 +162,26 @@ class RecurrentNet(SequenceNet):
             last = torch.cat([last[:, : self.hidden_size], h[:, 0, self.hidden_size :]], -1)
         return last
 
+    @torch.no_grad()
+    def states(self, x: Tensor, lengths: Tensor | None = None) -> States:
+        """Every layer's and direction's per-step states `(B, T, H)` (`hidden`, named
+        `"layer0.forward"`, `"layer0.backward"`, ...), with the LSTM's cell states (`cell`) and
+        the LSTM's or GRU's gate activations (`gates`); in eval mode, without gradients.
+        Inputs and `lengths` as `forward` takes them; padding steps are NaN (`States`)."""
+        with _eval_mode(self):
+            x, lengths = self.embed(x, lengths)  # (B, T, I), (B,)
+            reverse = _reverse_index(lengths, x.size(1))  # (B, T); its own inverse
+            states = States(hidden={}, real=real_steps(lengths, x.size(1)))
+            h = x
+            for depth, layer in enumerate(self.layers):
+                directions = cast(nn.ModuleList, layer)  # (forward[, backward])
+                for rnn, direction in zip(directions, ("forward", "backward"), strict=False):
+                    order = reverse if direction == "backward" else None
+                    _direction_states(states, f"layer{depth}.{direction}", rnn, h, order)
+                names = [f"layer{depth}.{d}" for d in ("forward", "backward")[: len(directions)]]
+                h = torch.cat([states.hidden[n] for n in names], dim=-1)  # (B, T, dirs * H)
+        return States(states.hidden, states.real, states.cell, states.gates)  # NaN at padding
+
     @property
     def first_layer(self) -> nn.RNNBase:
         """The first layer's forward direction: the module that reads the inputs."""
@@ -167,6 +189,72 @@ class RecurrentNet(SequenceNet):
 
     def traced_layer(self) -> nn.Module:
         return self.first_layer
+
+
+def _direction_states(
+    states: States, name: str, rnn: nn.Module, h: Tensor, reverse: Tensor | None
+) -> None:
+    """Adds one direction's states `(B, T, H)` of inputs `h` `(B, T, I)` to `states`, in time
+    order; a backward direction (`reverse`: the step order that reverses each sequence's real
+    steps) reads them reversed, as `encode` runs it."""
+
+    def in_time_order(t: Tensor) -> Tensor:
+        return t if reverse is None else _gather_steps(t, reverse)
+
+    inputs = in_time_order(h)  # (B, T, I), in the order this direction reads
+    out = rnn(inputs)[0]  # (B, T, H)
+    states.hidden[name] = in_time_order(out)
+    if isinstance(rnn, nn.LSTM | nn.GRU):
+        gates = gate_activations(rnn, inputs, out)
+        states.gates[name] = {gate: in_time_order(gates[gate]) for gate in GATES[type(rnn)]}
+        if isinstance(rnn, nn.LSTM):
+            states.cell[name] = in_time_order(cell_states(gates))
+
+
+def gate_activations(rnn: nn.LSTM | nn.GRU, inputs: Tensor, outputs: Tensor) -> dict[str, Tensor]:
+    """Each gate's activation `(B, T, H)` in a single-layer, batch-first LSTM or GRU.
+
+    Recomputed from the module's weights, its inputs `(B, T, I)` and its outputs `(B, T, H)`:
+    the state a step reads is the previous step's output (zeros before the first), so all steps
+    come out of two matrix products instead of a loop. Also returns the candidate values
+    (`cell` for the LSTM, `new` for the GRU) that the gates mix into the state.
+    """
+    previous = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # (B, T, H)
+    weight_ih, bias_ih = rnn.get_parameter("weight_ih_l0"), rnn.get_parameter("bias_ih_l0")
+    weight_hh, bias_hh = rnn.get_parameter("weight_hh_l0"), rnn.get_parameter("bias_hh_l0")
+    from_input = inputs @ weight_ih.T + bias_ih  # (B, T, gates * H)
+    from_state = previous @ weight_hh.T + bias_hh  # (B, T, gates * H)
+    if isinstance(rnn, nn.LSTM):  # torch's order: input, forget, cell, output
+        i, f, g, o = (from_input + from_state).chunk(4, dim=-1)
+        return {
+            "input": torch.sigmoid(i),
+            "forget": torch.sigmoid(f),
+            "cell": torch.tanh(g),
+            "output": torch.sigmoid(o),
+        }
+    if isinstance(rnn, nn.GRU):  # torch's order: reset, update, new
+        r_in, z_in, n_in = from_input.chunk(3, dim=-1)
+        r_state, z_state, n_state = from_state.chunk(3, dim=-1)
+        reset = torch.sigmoid(r_in + r_state)
+        return {
+            "reset": reset,
+            "update": torch.sigmoid(z_in + z_state),
+            "new": torch.tanh(n_in + reset * n_state),
+        }
+    raise TypeError(f"gate_activations takes an nn.LSTM or nn.GRU, not {type(rnn).__name__}")
+
+
+def cell_states(gates: dict[str, Tensor]) -> Tensor:
+    """An LSTM's cell states `(B, T, H)` from its gates (`gate_activations`):
+    c_t = f_t * c_{t-1} + i_t * g_t from c_{-1} = 0 (Hochreiter & Schmidhuber, 1997; the
+    forget gate of Gers et al., 2000)."""
+    forget, written = gates["forget"], gates["input"] * gates["cell"]  # (B, T, H) each
+    c = torch.zeros_like(forget[:, 0])  # (B, H)
+    cells = []
+    for t in range(forget.size(1)):
+        c = forget[:, t] * c + written[:, t]
+        cells.append(c)
+    return torch.stack(cells, dim=1)
 
 
 def _reverse_index(lengths: Tensor, steps: int) -> Tensor:

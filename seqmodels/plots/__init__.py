@@ -1,6 +1,12 @@
 """Figures written into run and sweep folders: style.py (what every figure shares), forecast.py
-(a run's forecasts), gradient_flow.py (the diagnostic's figures), summary.py (a sweep's)."""
+(a run's forecasts), curves.py (its training curves), gradient_flow.py (the diagnostic's
+figures), search.py (a hyperparameter search's), summary.py (a sweep's)."""
+
+import os
 
 import matplotlib
 
-matplotlib.use("Agg")  # runs write files; no display needed
+# Runs write files and need no display. A backend chosen for the process (MPLBACKEND, as a
+# Jupyter kernel sets for inline figures) is left as it is.
+if not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg")

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from seqmodels.plots.style import legend_beside, panels, power_of_ten, save
+from seqmodels.plots.style import integer_ticks, legend_beside, panels, power_of_ten, save
 
 
 def _epoch_label(epoch: int) -> str:
@@ -55,6 +55,7 @@ def gradient_flow_figure(data: dict) -> Figure:
     ax.set_xlabel("distance from the end (steps)")
     ax.set_ylabel("mean ||dL/dx_t||")
     ax.set_title(f"{_model(data)}: gradient reaching each input step", y=1.0)
+    integer_ticks(ax)
     return legend_beside(fig)
 
 
@@ -76,6 +77,7 @@ def gates_figure(data: dict) -> Figure:
         ax.set_title(f"{_model(data)}: {name} gate", y=1.0)
         ax.set_xlabel("distance from the end (steps)")
         ax.set_ylim(0, 1)
+        integer_ticks(ax)
     axes[0].set_ylabel("mean activation")
     return legend_beside(fig)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from seqmodels.files import atomic_path
 
@@ -36,6 +38,34 @@ def panels(
         wspace=0.08 if sharey else 0.3,
     )
     return fig, list(axes)
+
+
+def stacked(
+    n: int, panel: tuple[float, float], legend: bool = True, sharex: bool = False
+) -> tuple[Figure, list]:
+    """A figure of `n` panels of `panel` (width, height) inches stacked in a column (a time
+    axis reads best wide), with room on the right for a figure legend unless `legend` is
+    False; each panel keeps room below it for its tick labels and axis label."""
+    side = RIGHT + (LEGEND if legend else 0)
+    gap = 0.0 if sharex else BOTTOM + TOP  # below a panel: its x labels; above the next: title
+    width = LEFT + panel[0] + side
+    height = BOTTOM + n * panel[1] + (n - 1) * gap + TOP
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(n, 1, sharex=sharex, squeeze=False)[:, 0]
+    fig.subplots_adjust(
+        left=LEFT / width,
+        right=1 - side / width,
+        bottom=BOTTOM / height,
+        top=1 - TOP / height,
+        hspace=gap / panel[1],
+    )
+    return fig, list(axes)
+
+
+def integer_ticks(ax: Axes, axis: str = "x") -> None:
+    """Ticks at whole numbers only on `axis` (epochs, steps, years: never 82.5)."""
+    # min_n_ticks=1: a single epoch gets its one tick, not fractions around it
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def legend_beside(fig: Figure) -> Figure:

@@ -1,2 +1,3 @@
-"""Sweeps: their folders (folders.py), what a multirun may start (multirun.py), summaries
-(summarize.py), the Optuna search (search.py) and its pruning inside a trial (pruning.py)."""
+"""Sweeps: their folders (folders.py), what a multirun may start (multirun.py), which runs are
+one configuration (groups.py), summaries with paired comparisons (summarize.py), the Optuna
+search (search.py) and its pruning inside a trial (pruning.py)."""

@@ -10,10 +10,8 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 
 import yaml
-from omegaconf import OmegaConf
 
 from seqmodels.config.keys import RUN_KEYS
 from seqmodels.errors import ConfigError
@@ -83,12 +81,11 @@ class SweepFolder:
         """Whether jobs already started here (a new sweep into it would start them over)."""
         return any(job.holds_results() or job.is_run() for job in self.jobs())
 
-    def rerun_overrides(self, typed: list[str], conf: Path) -> list[str]:
+    def rerun_overrides(self, typed: list[str]) -> list[str]:
         """The arguments that run this sweep's own command again into its folder, composed
         from the copy of conf/ it was started with: jobs that finished ok are skipped, the
-        others continue. ConfigError if it isn't a sweep folder, `typed` differs from the
-        overrides it was started with, or (a sweep that kept no copy) today's `conf` differs
-        from what it ran with."""
+        others continue. ConfigError if it isn't a sweep folder or `typed` differs from the
+        overrides it was started with."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         multirun = self.path / "multirun.yaml"
@@ -113,11 +110,9 @@ class SweepFolder:
                 f"the same overrides (or none: python train.py -m resume_sweep={self.path})"
             )
         launch = [s for s in ran["hydra"] if not s.startswith(("hydra.sweep.dir=", "hydra.mode="))]
-        if self.conf.is_dir():  # the jobs not yet run compose from what the sweep started with
-            flags = [f"--config-path={self.conf.resolve()}"]
-        else:  # a sweep of an older seqmodels: only where conf/ is unchanged since
-            self.check_conf_unchanged(conf, launch, saved)
-            flags = []
+        # the jobs not yet run compose from the conf/ the sweep started with (a sweep of an
+        # older seqmodels kept none: seqmodels.cli.command_line.check_conf_unchanged)
+        flags = [f"--config-path={self.conf.resolve()}"] if self.conf.is_dir() else []
         return [
             *flags, *launch, *saved, f"resume_sweep={self.path}", f'hydra.sweep.dir="{self.path}"'
         ]  # fmt: skip
@@ -153,54 +148,3 @@ class SweepFolder:
             staging.rename(self.conf)  # whole or not at all
         except OSError:  # another worker of a shared search kept its copy first
             shutil.rmtree(staging, ignore_errors=True)
-
-    def check_conf_unchanged(self, conf: Path, launch: list[str], overrides: list[str]) -> None:
-        """Refuses to complete a sweep that kept no copy of its conf/ where today's conf/
-        composes its started jobs (or its search) otherwise than they ran: the jobs not yet
-        run would take today's values, and the summary would average two configurations."""
-        from hydra import compose, initialize_config_dir
-
-        from seqmodels.config.command_line import parse_overrides, sweep_jobs
-        from seqmodels.config.keys import how_it_ran
-
-        with initialize_config_dir(str(conf), version_base="1.3"):
-            ran = OmegaConf.load(self.path / "multirun.yaml")
-            first = sweep_jobs(parse_overrides(overrides))[0]  # the sweeper's settings
-            now = compose("train", overrides=[*launch, *first], return_hydra_config=True)
-            changed = _first_change(ran.hydra.sweeper, now.hydra.sweeper, "hydra.sweeper.")
-            for job in [j for j in self.jobs() if j.is_run()][:MAX_COMPARED_JOBS]:
-                if changed:
-                    break
-                today = compose("train", overrides=job.saved_overrides())
-                changed = _first_change(job.saved_config(), today, "", skip=how_it_ran)
-                changed = changed and f"{changed} (job {job.path.name})"
-        if changed:
-            raise ConfigError(
-                f"resume_sweep={self.path}: conf/ changed since this sweep started ({changed}) "
-                "and the sweep kept no copy of it; the jobs not yet run would take today's "
-                "values: restore conf/, or start a new sweep"
-            )
-
-
-MAX_COMPARED_JOBS = 64  # started jobs whose configs are composed again and compared
-
-
-def _first_change(saved: Any, today: Any, prefix: str, skip: Any = lambda key: False) -> str:
-    """`key was X, now Y` for the first setting that differs between two configs (their
-    interpolations unresolved), or "" when none does."""
-    flat_saved = _flat(OmegaConf.to_container(saved, resolve=False), prefix)
-    flat_today = _flat(OmegaConf.to_container(today, resolve=False), prefix)
-    for key in sorted(set(flat_saved) | set(flat_today)):
-        if skip(key) or flat_saved.get(key, "absent") == flat_today.get(key, "absent"):
-            continue
-        return f"{key} was {flat_saved.get(key, 'absent')}, now {flat_today.get(key, 'absent')}"
-    return ""
-
-
-def _flat(node: Any, prefix: str) -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix.rstrip("."): node}
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        flat |= _flat(value, f"{prefix}{key}.")
-    return flat

@@ -90,6 +90,45 @@ def check_job_processes(trainer: Mapping[str, Any], launcher: str) -> None:
         )
 
 
+def check_gpu_slots(n_jobs: int | None, jobs_per_gpu: int, gpus: int) -> int:
+    """The parallel jobs of `hydra/launcher=gpu_per_job` on `gpus` GPUs (`n_jobs`, or every
+    slot when None); ConfigError where no GPU is seen, or for more jobs than `gpus x
+    jobs_per_gpu` slots (the extra workers would get GPUs that don't exist)."""
+    if not isinstance(jobs_per_gpu, int) or jobs_per_gpu < 1:
+        raise ConfigError(
+            f"hydra.launcher.jobs_per_gpu={jobs_per_gpu} must be a whole number >= 1 "
+            "(jobs that share one GPU)"
+        )
+    if gpus == 0:
+        raise ConfigError(
+            "hydra/launcher=gpu_per_job but torch sees no CUDA GPU here; use "
+            "hydra/launcher=joblib (CPU jobs in parallel)"
+        )
+    slots = gpus * jobs_per_gpu
+    if n_jobs is None:
+        return slots
+    if not isinstance(n_jobs, int) or n_jobs < 1 or n_jobs > slots:
+        raise ConfigError(
+            f"hydra.launcher.n_jobs={n_jobs} parallel jobs, but {gpus} GPU(s) x "
+            f"hydra.launcher.jobs_per_gpu={jobs_per_gpu} give {slots} slot(s): set n_jobs "
+            f"between 1 and {slots} (or null: one job per slot), or raise jobs_per_gpu"
+        )
+    return n_jobs
+
+
+def check_launcher(config: Any) -> None:
+    """Checks the composed launcher config of a multirun (ConfigCheck, before Hydra writes the
+    sweep folder): `hydra/launcher=gpu_per_job` against the GPUs torch sees."""
+    if config.hydra.runtime.choices.get("hydra/launcher") != "gpu_per_job":
+        return
+    import torch
+
+    launcher = config.hydra.launcher
+    check_gpu_slots(
+        launcher.get("n_jobs"), launcher.get("jobs_per_gpu", 1), torch.cuda.device_count()
+    )
+
+
 def _load(path: Path) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 

@@ -51,6 +51,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from seqmodels.errors import ConfigError
 from seqmodels.files import write_text
+from seqmodels.plots.search import plot_search
 from seqmodels.sweeps.folders import SweepFolder
 
 log = logging.getLogger(__name__)
@@ -404,7 +405,8 @@ class Search(Sweeper):
 
     def _write_results(self, study: optuna.Study, storage: str) -> None:
         """optimization_results.yaml in the sweep folder: the best trial of the whole study
-        (every worker's) and how many trials ended in each state."""
+        (every worker's) and how many trials ended in each state; search.png beside it: the
+        objective over the trials and against each searched setting."""
         trials = study.trials
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         best = study.best_trial if complete else None
@@ -419,4 +421,8 @@ class Search(Sweeper):
             "trials": {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED},
         }
         write_text(self.sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(results))
+        if any(t.state in FINISHED for t in trials):
+            assert self.config is not None  # setup() ran
+            objective = str(OmegaConf.select(self.config, "task.monitor") or "objective")
+            plot_search(study, objective, self.sweep_dir / "search.png", self.study_name)
         print(f"Best of {len(trials)} trials: {results['best_value']} {results['best_params']}")

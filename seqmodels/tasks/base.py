@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import IO, Any, ClassVar, cast
 
 import lightning as L
 import torch
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
 from seqmodels.errors import ConfigError
+from seqmodels.models.base import SequenceNet, States
 
 STAGES = ("train", "val", "test")
 # Scheduler settings that are Lightning's (how often it steps, what a plateau watches), not the
@@ -85,6 +87,11 @@ class SeqModule(L.LightningModule):
         """Returns the batch's outputs, for evaluation callbacks' `on_test_batch_end`."""
         return self._shared_step(batch, "test")[1]
 
+    def prediction_columns(self, batch: Any, outputs: Tensor) -> dict[str, Tensor]:
+        """What test_predictions.csv holds of a test batch's examples, `(B,)` per column, from
+        the batch and `test_step`'s outputs: the target and the prediction by default."""
+        return {"target": batch[-1], "prediction": outputs}
+
     def _update_metrics(self, stage: str, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
         """Accumulates a batch into the stage's metrics; nothing is logged or read per step.
 
@@ -110,6 +117,36 @@ class SeqModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+
+    def net_inputs(self, *inputs: Any) -> tuple[Tensor, Tensor | None]:
+        """What the network reads for the task's own inputs (those `predict` takes): the
+        inputs `(B, T[, I])` and the real lengths `(B,)`, or None where all steps are real."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def states(self, *inputs: Any) -> States:
+        """The network's per-step states on the task's own inputs (those `predict` takes), in
+        eval mode without gradients: every layer's and direction's hidden states (and an
+        LSTM's cell states and gates), `(B, T, H)` each, NaN at padding steps (`States`)."""
+        was_training = self.training
+        self.eval()
+        try:
+            x, lengths = self.net_inputs(*inputs)
+            return cast(SequenceNet, self.net).states(x, lengths)
+        finally:
+            self.train(was_training)
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path | IO, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Lightning's `load_from_checkpoint`, with one line (ConfigError) for a run folder
+        instead of a checkpoint file and for a checkpoint of another task's module."""
+        if isinstance(checkpoint_path, str | Path):
+            from seqmodels.checkpoints import check_module_class
+
+            check_module_class(cls, checkpoint_path)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     @property
     def model_name(self) -> str:

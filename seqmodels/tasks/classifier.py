@@ -78,6 +78,13 @@ class SentimentClassifier(SeqModule):
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         return loss, torch.sigmoid(logits), labels.long()
 
+    def prediction_columns(
+        self, batch: tuple[Tensor, Tensor, Tensor], outputs: Tensor
+    ) -> dict[str, Tensor]:
+        """A review's label, the positive-class probability and the tokens read."""
+        _, lengths, labels = batch
+        return {"label": labels.long(), "probability": outputs, "length": lengths}
+
     @cached_property
     def _index(self) -> dict[str, int]:
         return {word: i for i, word in enumerate(self.hparams.vocab)}
@@ -88,6 +95,25 @@ class SentimentClassifier(SeqModule):
         max_len = self.hparams.max_len
         return ids[-max_len:] if self.hparams.truncation == "pre" else ids[:max_len]
 
+    def net_inputs(self, texts: Sequence[str] | Tensor) -> tuple[Tensor, Tensor | None]:
+        """Raw review texts (tokenized and cut as `predict` does), or word ids `(B, T)` with id
+        0 as padding on either side, as the network reads them: ids `(B, T)` and lengths."""
+        if isinstance(texts, Tensor):
+            return texts.to(self.device, torch.long), None
+        self._check_texts(texts, "states")
+        ids, lengths, _ = pad_batch(
+            [(torch.tensor(self.encode(t), dtype=torch.long), 0) for t in texts]
+        )
+        return ids.to(self.device), lengths
+
+    @staticmethod
+    def _check_texts(texts: Any, what: str = "predict") -> None:
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise TypeError(f"{what} takes a list of strings, not {type(texts).__name__}")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"{what} takes strings; item {i} is a {type(text).__name__}")
+
     @torch.no_grad()
     def predict(self, texts: Sequence[str], batch_size: int = 256) -> Tensor:
         """Positive-class probabilities `(N,)` for raw review texts.
@@ -96,19 +122,12 @@ class SentimentClassifier(SeqModule):
         truncation is "pre"). Unknown words read as `<unk>`; an empty text reads as one
         padding token, so it gets the model's answer for "no evidence".
         """
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise TypeError(f"predict takes a list of strings, not {type(texts).__name__}")
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"predict takes strings; item {i} is a {type(text).__name__}")
+        self._check_texts(texts)
         was_training = self.training
         self.eval()
         probabilities = []
         for start in range(0, len(texts), batch_size):
-            chunk = texts[start : start + batch_size]
-            ids, lengths, _ = pad_batch(
-                [(torch.tensor(self.encode(t), dtype=torch.long), 0) for t in chunk]
-            )
-            probabilities.append(torch.sigmoid(self(ids.to(self.device), lengths)).cpu())
+            ids, lengths = self.net_inputs(texts[start : start + batch_size])
+            probabilities.append(torch.sigmoid(self(ids, lengths)).cpu())
         self.train(was_training)
         return torch.cat(probabilities) if probabilities else torch.empty(0)

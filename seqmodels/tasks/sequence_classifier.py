@@ -48,6 +48,18 @@ class SequenceClassifier(SeqModule):
         logits = self(ids)  # (B, n_classes)
         return F.cross_entropy(logits, labels), logits, labels
 
+    def net_inputs(self, ids: Any) -> tuple[Tensor, None]:
+        """Token ids `(B, T)` (no padding) as the network reads them: every step real."""
+        return torch.as_tensor(ids, dtype=torch.long, device=self.device), None
+
+    def prediction_columns(
+        self, batch: tuple[Tensor, Tensor], outputs: Tensor
+    ) -> dict[str, Tensor]:
+        """A sequence's answer, the predicted class and its probability (outputs: logits)."""
+        probabilities = outputs.softmax(dim=-1)  # (B, n_classes)
+        confidence, predicted = probabilities.max(dim=-1)
+        return {"target": batch[1], "predicted": predicted, "probability": confidence}
+
     @torch.no_grad()
     def predict(self, ids: Tensor) -> Tensor:
         """The most likely class `(B,)` of each sequence of token ids `(B, T)`."""

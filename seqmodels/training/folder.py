@@ -30,6 +30,7 @@ FAILED = ("failed", "diverged")  # statuses a sweep counts as failed jobs
 
 RESERVE_BYTES = 64 * 1024  # what a failure record needs, many times over
 _held_locks: dict[Path, IO[str]] = {}  # run folders this process holds, open for its life
+_saved_config_here: dict[str, bool] = {}  # output dirs whose .hydra/ Hydra writes this time
 
 
 def is_main_process() -> bool:
@@ -336,3 +337,38 @@ def model_name(cfg: DictConfig) -> str | None:
     """The `model=` choice a run's config was composed with (`cell` in configs of seqmodels 0.1)."""
     model = cfg.get("model")
     return model.get("name") or model.get("cell") if isinstance(model, DictConfig) else None
+
+
+# --- Which folder a run writes (conf/train.yaml's resolvers: seqmodels/cli/resolvers.py) ----
+
+
+def run_folder_of(resume: str | None) -> Path | None:
+    """The run folder `resume=` continues in: the folder itself, or the run whose checkpoints/
+    holds the checkpoint it names (`resume=RUN/checkpoints/interrupted.ckpt`). (`ckpt_path=`
+    starts a new run, in a folder of its own, from a checkpoint's weights.)"""
+    if not resume:
+        return None
+    path = Path(resume)
+    if path.suffix == ".ckpt" and path.parent.name == "checkpoints":
+        return path.parent.parent
+    return path
+
+
+def resume_checkpoint(resume: str | None) -> Path | None:
+    """The checkpoint `resume=` names, where it names one rather than a run folder."""
+    folder = run_folder_of(resume)
+    return Path(str(resume)) if folder is not None and Path(str(resume)) != folder else None
+
+
+def config_subdir(output_dir: str) -> str | None:
+    """`.hydra` for a new folder; None (Hydra then writes no config) for one whose run already
+    saved its config: a resumed run, a completed sweep's job, or a second process into it."""
+    if output_dir not in _saved_config_here:
+        saved = (Path(output_dir) / ".hydra" / "config.yaml").is_file()
+        _saved_config_here[output_dir] = not saved
+    return ".hydra" if _saved_config_here[output_dir] else None
+
+
+def config_saved_now(output_dir: str | Path) -> bool:
+    """Whether Hydra saved the folder's config in this process (the folder is this run's own)."""
+    return _saved_config_here.get(str(output_dir), False)

@@ -18,14 +18,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqmodels.config.keys import RUN_KEYS
-from seqmodels.config.resolvers import config_saved_now, run_folder_of
 from seqmodels.errors import ConfigError
 from seqmodels.training import console
 from seqmodels.training.callbacks import Diverged, resume_command
 from seqmodels.training.folder import (
     FolderInUse,
     RunFolder,
+    config_saved_now,
     is_main_process,
+    run_folder_of,
     scheduler_job,
     scheduler_restarts,
 )
@@ -49,37 +50,45 @@ def parallel_jobs(n_jobs: int, available: int | None = None) -> int:
 
 def assign_resources(cfg: DictConfig, hydra_cfg: Any) -> None:
     """Under the joblib launchers, split the cores between the parallel jobs (jobs x threads
-    <= cores, unless `threads` is set) and, with `hydra/launcher=gpu_per_job`, give this job a
-    GPU of its own."""
+    <= cores, unless `threads` is set) and, with `hydra/launcher=gpu_per_job`, put this job on
+    its worker's GPU (`hydra.launcher.jobs_per_gpu` workers share each GPU)."""
     launcher = hydra_cfg.runtime.choices.get("hydra/launcher", "basic")
     if launcher not in ("joblib", "gpu_per_job"):
         return
-    jobs = parallel_jobs(hydra_cfg.launcher.n_jobs)
+    if launcher == "gpu_per_job":
+        gpus, per_gpu = torch.cuda.device_count(), hydra_cfg.launcher.get("jobs_per_gpu") or 1
+        jobs = hydra_cfg.launcher.n_jobs or gpus * per_gpu
+    else:
+        jobs = parallel_jobs(hydra_cfg.launcher.n_jobs)
     if not cfg.get("threads"):
         torch.set_num_threads(max(1, cores() // jobs))
     if launcher == "gpu_per_job":
         with open_dict(cfg):
             cfg.trainer.accelerator = "gpu"
-            cfg.trainer.devices = [claim_gpu(Path(hydra_cfg.sweep.dir), jobs)]
+            cfg.trainer.devices = [claim_gpu(Path(hydra_cfg.sweep.dir), gpus, per_gpu)]
 
 
-def claim_gpu(sweep_dir: Path, n_gpus: int) -> int:
-    """The first GPU index no other worker process of this sweep holds; kept for this process's
-    life (joblib reuses its workers), released by the OS when the process ends."""
+def claim_gpu(sweep_dir: Path, n_gpus: int, jobs_per_gpu: int = 1) -> int:
+    """The GPU of the first of the sweep's `n_gpus x jobs_per_gpu` slots that no other worker
+    process holds (slot s is GPU s mod n_gpus: fewer jobs than slots spread over the GPUs);
+    kept for this process's life (joblib reuses its workers), released by the OS when the
+    process ends."""
     if "index" in _claimed_gpu:
         return _claimed_gpu["index"]
     locks = sweep_dir / ".gpu_locks"
     locks.mkdir(parents=True, exist_ok=True)
-    for index in range(n_gpus):
-        handle = open(locks / f"{index}.lock", "w")  # noqa: SIM115 (held open on purpose)
+    for slot in range(n_gpus * jobs_per_gpu):
+        handle = open(locks / f"{slot}.lock", "w")  # noqa: SIM115 (held open on purpose)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             continue
-        _claimed_gpu.update(index=index, handle=handle)
-        return index
-    raise RuntimeError(f"all {n_gpus} GPUs are held by other jobs of {sweep_dir}")
+        _claimed_gpu.update(index=slot % n_gpus, handle=handle)
+        return slot % n_gpus
+    raise RuntimeError(
+        f"all {n_gpus} GPU(s) x {jobs_per_gpu} job(s) per GPU are held by other jobs of {sweep_dir}"
+    )
 
 
 def run_job(cfg: DictConfig) -> float:
@@ -96,7 +105,8 @@ def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     folder = RunFolder(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    console.setup()  # Lightning's lines and warnings into train.log, each warning once
+    # Lightning's lines and warnings into train.log, each warning once; a sweep's job labelled
+    console.setup(job=folder.path.name if multirun else None, main_process=is_main_process())
     log.info("Run folder: %s", folder.path)
     try:
         cfg = job_config(cfg, hydra_cfg, folder)
@@ -133,7 +143,7 @@ def run_job(cfg: DictConfig) -> float:
             raise
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
         return math.nan
-    console.report(folder.path, metrics, cfg.task.get("test_metric"))
+    console.report(folder.path, metrics, cfg.task.get("test_metric"), job=multirun)
     return main_metric(cfg, metrics)
 
 

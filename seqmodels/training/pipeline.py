@@ -3,7 +3,10 @@ record metrics.json."""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,27 +17,36 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from lightning.pytorch.callbacks import Callback, EarlyStopping, EMAWeightAveraging, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, TQDMProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from seqmodels.checkpoints import read_checkpoint
+from seqmodels.config.precision import check_precision, precision_advice
 from seqmodels.config.schema import check_config
 from seqmodels.errors import ConfigError
+from seqmodels.evaluation.curves import TrainingCurves
+from seqmodels.evaluation.predictions import TestPredictions
+from seqmodels.models import build_net
 from seqmodels.tasks.base import SeqModule
 from seqmodels.training import console
 from seqmodels.training.callbacks import (
     AtomicCheckpointIO,
+    DeviceEMA,
     Diverged,
     Interrupted,
     RandomState,
     RunCheckpoint,
+    RunEarlyStopping,
     StopDecision,
     StopOnDivergence,
     TrainingClock,
     checkpoint_names,
 )
 from seqmodels.training.folder import RunFolder, is_main_process, model_name, now
+from seqmodels.training.loggers import record_run_end, record_run_start
 from seqmodels.training.resuming import check_resumable, check_task, load_weights
+
+log = logging.getLogger(__name__)
 
 
 def build(config: DictConfig, **kwargs: Any) -> Any:
@@ -78,14 +90,18 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, SeqModule]:
 def make_trainer(cfg: DictConfig, callbacks: list[Callback], **kwargs: Any) -> L.Trainer:
     """The Lightning Trainer that `cfg.trainer` describes.
 
-    `progress_bar_refresh_rate` there is not a Trainer argument: it sets how many batches pass
-    between progress bar updates (redrawing the bar every batch costs a small model ~10% of
-    its training time on CPU).
+    `progress_bar_refresh_rate` and `print_every_n_epochs` there are no Trainer arguments: the
+    first sets how many batches pass between progress bar updates (redrawing the bar every
+    batch costs a small model ~10% of its training time on CPU), the second how many epochs
+    pass between the epoch lines printed where there is no bar (train.log has them all).
     """
     args = cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True))
     refresh_rate = args.pop("progress_bar_refresh_rate", 1)
+    every = args.pop("print_every_n_epochs", 1)
     # a bar on a terminal, else one line per epoch (seqmodels/training/console.py)
-    progress = console.progress_callbacks(refresh_rate, args.get("enable_progress_bar", True))
+    progress = console.progress_callbacks(
+        refresh_rate, args.get("enable_progress_bar", True), every_n_epochs=every
+    )
     args["enable_progress_bar"] = any(isinstance(c, TQDMProgressBar) for c in progress)
     return L.Trainer(**args, callbacks=[*callbacks, *progress], **kwargs)
 
@@ -98,6 +114,41 @@ def check_accelerator(cfg: DictConfig) -> None:
             f"trainer.accelerator={cfg.trainer.accelerator} but torch sees no CUDA GPU here; "
             "use trainer=default (whatever the machine has) or trainer=cpu"
         )
+
+
+def check_run_precision(cfg: DictConfig) -> None:
+    """`trainer.precision` against this machine's kernels for the run's network (ConfigError,
+    before anything is written: a sweep's jobs come here unbuilt), and a warning where it suits
+    the task badly (seqmodels.config.precision)."""
+    precision = cfg.trainer.get("precision")
+    model = cast(dict[str, Any], OmegaConf.to_container(cfg.model, resolve=True))
+    check_precision(precision, cfg.trainer.get("accelerator"), build_net(model, output_size=2))
+    if advice := precision_advice(precision, str(cfg.task.module.get("_target_"))):
+        warnings.warn(advice, stacklevel=2)
+
+
+# cuBLAS's deterministic workspace settings (NVIDIA's cuBLAS docs, "Results reproducibility")
+DETERMINISTIC_CUBLAS = (":4096:8", ":16:8")
+
+
+def prepare_cublas(cfg: DictConfig) -> None:
+    """With `trainer.deterministic=true`, sets `CUBLAS_WORKSPACE_CONFIG=:4096:8` before any CUDA
+    work, as cuBLAS needs for reproducible results (Lightning sets it when the Trainer is built,
+    but cuBLAS reads it once, at its first use in the process). Raises ConfigError where that is
+    too late: CUDA already started in this process without it (a joblib worker that ran a job
+    with `trainer.deterministic=false` before)."""
+    if not cfg.trainer.get("deterministic"):
+        return
+    value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if value in DETERMINISTIC_CUBLAS:
+        return
+    if torch.cuda.is_initialized():
+        raise ConfigError(
+            f"trainer.deterministic=true, but CUDA started in this process with "
+            f"CUBLAS_WORKSPACE_CONFIG={value or 'unset'} (a worker that ran a job before): run "
+            "`export CUBLAS_WORKSPACE_CONFIG=:4096:8` before the command"
+        )
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = DETERMINISTIC_CUBLAS[0]
 
 
 @dataclass
@@ -144,7 +195,7 @@ def prepare_folder(cfg: DictConfig, folder: RunFolder) -> Start:
     `resume=` names or its last.ckpt, after dropping what a killed run wrote past that state; a
     run with `ckpt_path=` (new, or continued before its first epoch ended) from those weights.
     """
-    from seqmodels.config.resolvers import resume_checkpoint
+    from seqmodels.training.folder import resume_checkpoint
 
     resumed = continuing(cfg)
     main_process = is_main_process()
@@ -186,9 +237,11 @@ class RunCallbacks:
 
 
 def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> RunCallbacks:
-    """Every callback of a run, in order: checkpoints, clock, resumability, `extra`, divergence,
-    early stopping, weight averaging, the configured ones (`callbacks=`, the task's evaluation
-    extras), and the stop decision after every callback that may decide to stop."""
+    """Every callback of a run, in order: checkpoints, clock, resumability, the training curves
+    (curves.png), `extra`, divergence, early stopping, weight averaging, the configured ones
+    (`callbacks=`, the task's evaluation extras), test_predictions.csv, and the stop decision
+    after every callback that may decide to stop."""
+    min_steps = cfg.task.get("min_steps_before_best") or 0  # earlier states can't be the best
     best = RunCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best-{epoch:03d}",
@@ -196,6 +249,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
         mode=cfg.task.mode,
         auto_insert_metric_name=False,
         enable_version_counter=False,  # a resumed run rewrites an epoch's best as it was
+        min_steps=min_steps,
     )
     # Lightning's save_last only refreshes last.ckpt when a new best is saved; this one follows
     # every epoch, so last.ckpt is always the latest state.
@@ -203,23 +257,26 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback]) -> 
         dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False
     )
     clock = TrainingClock()
-    callbacks = [best, latest, clock, RandomState(), Interrupted(run_dir), *extra]
+    title = f"{cfg.task.name} {model_name(cfg)}, seed {cfg.seed}"
+    curves = TrainingCurves(cfg.task.monitor, cfg.task.mode, title)  # curves.png
+    callbacks = [best, latest, clock, RandomState(), Interrupted(run_dir), curves, *extra]
     callbacks.append(StopOnDivergence(monitor=cfg.task.monitor))
     if cfg.task.early_stopping_patience:
         callbacks.append(
-            EarlyStopping(
+            RunEarlyStopping(
                 cfg.task.monitor,
                 mode=cfg.task.mode,
                 patience=cfg.task.early_stopping_patience,
                 stopping_threshold=cfg.task.get("stopping_threshold"),  # e.g. a solved task
+                min_steps=min_steps,
             )
         )
     if cfg.task.get("ema_decay"):  # validate, checkpoint and test an exponential moving average
-        callbacks.append(EMAWeightAveraging(decay=cfg.task.ema_decay))
+        callbacks.append(DeviceEMA(decay=cfg.task.ema_decay))
     callbacks += [build(callback) for callback in (cfg.get("callbacks") or {}).values()]
     # the task's evaluation extras (seqmodels.evaluation): reference scores, plots
     callbacks += [build(callback) for callback in (cfg.task.get("callbacks") or {}).values()]
-    callbacks.append(StopDecision())
+    callbacks += [TestPredictions(), StopDecision()]
     return RunCallbacks(best, clock, callbacks)
 
 
@@ -286,20 +343,32 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """
     check_config(cfg)
     check_accelerator(cfg)
+    check_run_precision(cfg)
+    prepare_cublas(cfg)
     folder = RunFolder(run_dir)
     if (finished := finished_already(cfg, folder)) is not None:
         return finished
     start = prepare_folder(cfg, folder)
     started_at = now()
     datamodule, module = build_run(cfg)
+    params = trainable_parameters(module)
+    log.info("%s: %s trainable parameters", module.model_name, f"{params:,}")
     if start.saved is not None:
         check_resumable(start.saved, start.path or "", module, "resume")
     elif start.weights is not None:
         load_weights(module, start.weights, start.weights_path or "")
     parts = run_callbacks(cfg, folder.path, callbacks)
     trainer = build_trainer(cfg, folder.path, parts.all)
+    record_run_start(trainer.loggers, cfg)  # MLflow: the config as params
     fit_seconds = fit(cfg, folder, trainer, module, datamodule, start)
     best = parts.best.best_model_path or None
+    if parts.best.min_steps > trainer.global_step:
+        log.warning(
+            "note: the run made %d optimizer steps, fewer than task.min_steps_before_best=%d: "
+            "its last epoch is its best checkpoint",
+            trainer.global_step,
+            parts.best.min_steps,
+        )
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
     metrics = {
         "status": "ok",
@@ -311,7 +380,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         "best_checkpoint": str(Path(best).resolve()) if best else None,
         "started_from": str(Path(cfg.ckpt_path).resolve()) if cfg.get("ckpt_path") else None,
         "epochs": trainer.current_epoch,
-        "params": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        "params": params,
         "fit_seconds": round(fit_seconds, 3),  # wall time of fit, validation included
         "train_seconds": round(parts.clock.seconds, 3),  # time in training epochs only
         "train_samples_per_second": parts.clock.samples_per_second,
@@ -321,7 +390,13 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     }
     if trainer.is_global_zero:
         folder.write_metrics(metrics)
+        record_run_end(trainer.loggers, folder.path, metrics)  # MLflow: the folder's files
     return metrics
+
+
+def trainable_parameters(module: torch.nn.Module) -> int:
+    """The number of trainable parameters (metrics.json's `params`)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def main_metric(cfg: DictConfig, metrics: dict[str, Any]) -> float:

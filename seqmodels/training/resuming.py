@@ -50,6 +50,7 @@ def resumed_config(
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     saved = folder.saved_config()
+    check_config_format(saved, folder, field)
     saved_choices = folder.saved_choices()
     parser = OverridesParser.create()
     allowed = []
@@ -79,6 +80,21 @@ def resumed_config(
         if key != "ckpt_path":
             OmegaConf.update(saved, key, cfg.get(key), force_add=True)
     return saved
+
+
+def check_config_format(saved: DictConfig, folder: RunFolder, field: str) -> None:
+    """Refuses to continue a run saved by seqmodels 0.1 (checkpoint format 1: its config names
+    no network class and keeps the optimizer under task.module), which this version can't
+    rebuild as it ran; its checkpoints still load with `load_model`."""
+    model = saved.get("model")
+    if saved.get("optimizer") is None or not (
+        isinstance(model, DictConfig) and "_target_" in model
+    ):
+        raise ConfigError(
+            f"{field}={folder.path} was saved by seqmodels 0.1 (checkpoint format 1), before "
+            "models and optimizers were config groups, and can't be continued by this version; "
+            "load its model with seqmodels.load_model, or start a new run"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -169,7 +185,7 @@ def check_start_checkpoint(cfg: DictConfig, folder: Path | None) -> None:
     """The checkpoint the run would continue from (`resume=`: the one it names, or its folder's
     last.ckpt) or start from (`ckpt_path=`), read without running code: missing, unreadable or
     of another task raises ConfigError naming the key."""
-    from seqmodels.config.resolvers import resume_checkpoint
+    from seqmodels.training.folder import resume_checkpoint
 
     path, field_name = cfg.get("ckpt_path"), "ckpt_path"
     if folder is not None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +31,43 @@ from seqmodels.data.imdb.sources import (
 from seqmodels.data.text import build_vocab, encode, tokenize
 
 TOKENIZER_VERSION = 1  # bump when tokenize() changes, so old caches are not reused
+log = logging.getLogger(__name__)
+# A log record with this attribute set goes to train.log only (seqmodels.training.console.FILE_ONLY)
+FILE_ONLY = "seqmodels_file_only"
+
+
+class PreparingLine:
+    """`preparing IMDB reviews (SOURCE) -> CACHE` as one line with its progress: on a terminal
+    rewritten in place (`...: 40%`, then `...: done in 22 s`); elsewhere (a log file, CI, a
+    sweep's jobs) logged once when preparing starts, and the time it took to train.log."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.started = text, time.perf_counter()
+        self.terminal = sys.stdout.isatty()
+        self.shown = -1  # the last percentage written
+        log.info("%s ...", text, extra={FILE_ONLY: self.terminal})
+        self.update(0.0)
+
+    def update(self, fraction: float) -> None:
+        percent = int(100 * fraction)
+        if self.terminal and percent > self.shown:
+            sys.stdout.write(f"\r{self.text}: {percent}%")
+            sys.stdout.flush()
+            self.shown = percent
+
+    def done(self) -> None:
+        took = f"done in {time.perf_counter() - self.started:.0f} s"
+        if self.terminal:
+            sys.stdout.write(f"\r{self.text}: {took}\n")
+            sys.stdout.flush()
+        log.info("%s: %s", self.text, took, extra={FILE_ONLY: True})
+
+
+def describe(source: dict[str, Any]) -> str:
+    """Where the reviews come from, for people: a folder, or the hub's dataset name."""
+    if source["kind"] == "parquet":
+        return str(Path(source["files"]["train"]).parent)
+    return str(source.get("root") or source.get("name"))
 
 
 def default_cache_dir() -> Path:
@@ -74,16 +114,27 @@ def prepare_imdb(
         ) from None
     with writer, _removed_on_error(staging):
         fcntl.flock(writer, fcntl.LOCK_EX)
-        documents, labels = {}, {}
+        progress = PreparingLine(f"preparing IMDB reviews ({describe(source)}) -> {folder}")
+        texts: dict[str, list[str]] = {}
+        labels: dict[str, np.ndarray] = {}
+        documents: dict[str, list[list[str]]] = {}
         for split in SPLITS:
-            texts, labels[split] = read_split(source, split)
-            documents[split] = [tokenize(text) for text in texts]
+            texts[split], labels[split] = read_split(source, split)
+        total, done = sum(len(t) for t in texts.values()), 0
+        for split in SPLITS:  # tokenizing is most of the time: 90% of the line's progress
+            documents[split] = []
+            for text in texts[split]:
+                documents[split].append(tokenize(text))
+                done += 1
+                if done % 500 == 0:
+                    progress.update(0.9 * done / total)
         vocab = build_vocab(documents["train"], num_words)  # never the test split
         for split in SPLITS:
             ids, offsets = encode(documents[split], vocab)
             np.save(staging / f"{split}_ids.npy", ids)
             np.save(staging / f"{split}_offsets.npy", offsets)
             np.save(staging / f"{split}_labels.npy", labels[split])
+        progress.done()
         files = {name: (staging / name).stat().st_size for name in CACHE_ARRAYS}
         (staging / "vocab.json").write_text(
             json.dumps({"vocab": vocab, "key": key, "files": files})

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from seqmodels.data.imdb.cache import prepare_imdb
 from seqmodels.data.imdb.reviews import BucketBatchSampler, EncodedReviews, stratified_split
-from seqmodels.data.imdb.sources import HUB_DATASET
+from seqmodels.data.imdb.sources import HUB_DATASET, hub_source, local_source, read_split
 from seqmodels.data.sharding import train_loader, worker_context
 from seqmodels.data.text import pad_batch
 from seqmodels.errors import ConfigError, check_positive, rounded_down, rounded_up
@@ -77,6 +77,29 @@ class IMDBDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         hp = self.hparams
         self.cache = prepare_imdb(hp.data_dir, hp.num_words, hp.cache_dir, hp.hub_dataset)
+
+    def cache_folder(self) -> Path:
+        """The cache folder of the encoded reviews, prepared first if need be (its name
+        identifies the data and the vocabulary size; evaluation caches its results there)."""
+        return self._prepared()
+
+    def texts(self, split: str) -> tuple[list[str], np.ndarray]:
+        """The raw texts and 0/1 labels of `train` (all training reviews, validation ones
+        included, in the order of the encoded split) or `test`, read from the source again."""
+        hp = self.hparams
+        source = (
+            local_source(Path(hp.data_dir).expanduser())
+            if hp.data_dir
+            else hub_source(hp.hub_dataset)
+        )
+        return read_split(source, split)
+
+    @property
+    def chance_acc(self) -> float:
+        """The accuracy of always answering the test reviews' commoner label (0.5 on IMDB)."""
+        self.setup("test")
+        labels = self.splits["test"].labels
+        return float(np.bincount(labels, minlength=2).max() / len(labels))
 
     def _prepared(self) -> Path:
         """The cache folder of the encoded reviews, prepared first if need be."""

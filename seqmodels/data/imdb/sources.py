@@ -71,10 +71,12 @@ def fingerprint(source: dict[str, Any]) -> str:
 def read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarray]:
     """Texts and 0/1 labels of one split, checked: DataError for a file that can't be read,
     lacks the columns, holds no reviews, labels outside {0, 1}, empty texts, or reviews of
-    one label only (nothing to learn a sentiment from, and no AUROC to score it by)."""
+    one label only (nothing to learn a sentiment from, and no AUROC to score it by). Local
+    files are read with pyarrow (parquet) or as text files (aclImdb/); only the hub source
+    needs the `datasets` package."""
     where = source.get("files", {}).get(split) or source.get("root") or source.get("name")
     try:
-        table = _read_table(source, split)
+        table = _read_table(source, split, where)
     except Exception as err:  # any reader failure becomes one line naming the file
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise DataError(f"could not read the IMDB {split} split from {where}: {first}") from None
@@ -106,27 +108,27 @@ def read_split(source: dict[str, Any], split: str) -> tuple[list[str], np.ndarra
     return texts, labels.astype(np.int64)
 
 
-def _read_table(source: dict[str, Any], split: str) -> Any:
-    """One split as a pyarrow Table. Parquet files are read directly: Hugging Face datasets'
-    own cache of a file is keyed by its name and modification time, and would serve other
-    contents written under both (cp -p) as the old ones."""
+def _read_table(source: dict[str, Any], split: str, where: Any) -> Any:
+    """The split as a pyarrow Table (columns as stored; checked by read_split). Parquet is
+    read directly: `datasets`' own cache of a file is keyed by its name and modification time,
+    and would serve other contents written under both (`cp -p`) as the old ones."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if source["kind"] == "parquet":
-        return pq.read_table(source["files"][split])
-    if source["kind"] == "hub":
-        import datasets
+        return pq.read_table(where)
+    if source["kind"] == "aclimdb":
+        texts: list[str] = []
+        labels: list[int] = []
+        for label, name in enumerate(("neg", "pos")):
+            files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
+            texts += [f.read_text(encoding="utf-8") for f in files]
+            labels += [label] * len(files)
+        return pa.table({"text": texts, "label": labels})
+    import datasets  # the hub's reader: the one source that needs it
 
-        datasets.disable_progress_bars()
-        return datasets.load_dataset(source["name"], split=split).data.table
-    texts: list[str] = []
-    labels: list[int] = []
-    for label, name in enumerate(("neg", "pos")):
-        files = sorted((source["root"] / split / name).glob("*.txt"), key=_review_id)
-        texts += [f.read_text(encoding="utf-8") for f in files]
-        labels += [label] * len(files)
-    return pa.table({"text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int64())})
+    datasets.disable_progress_bars()
+    return datasets.load_dataset(source["name"], split=split).data.table
 
 
 def _review_id(path: Path) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-import seqmodels.config.resolvers  # noqa: F401 (composing conf/train.yaml needs them)
+import seqmodels.cli.resolvers  # noqa: F401 (composing conf/train.yaml needs them)
 from seqmodels.config.keys import ONE_PLACE
 from seqmodels.errors import ConfigError
 
@@ -248,7 +248,11 @@ def check_folders(
         if not multirun:
             raise ConfigError(f"resume_sweep={sweep} completes a sweep: run it with -m")
         typed = [a for a in args if a not in flags]
-        return [*flags, *SweepFolder(sweep).rerun_overrides(typed, conf)]
+        folder = SweepFolder(sweep)
+        again = folder.rerun_overrides(typed)
+        if not folder.conf.is_dir():  # a sweep of an older seqmodels: only where conf/ is as it was
+            check_conf_unchanged(folder, conf, again)
+        return [*flags, *again]
     if multirun:
         check_new_sweep_folder(values, resume)
     elif resume:
@@ -257,6 +261,60 @@ def check_folders(
     elif run_dir := _first(values, "hydra.run.dir"):
         check_new_run_folder(run_dir)
     return args
+
+
+def check_conf_unchanged(folder: Any, conf: Path, again: list[str]) -> None:
+    """Refuses to complete a sweep that kept no copy of its conf/ where today's `conf`
+    composes its started jobs (or its search's sweeper) otherwise than they ran: the jobs not
+    yet run would take today's values, and the summary would average two configurations.
+    `again`: the sweep's own command (`SweepFolder.rerun_overrides`)."""
+    from hydra import compose, initialize_config_dir
+
+    from seqmodels.config.keys import how_it_ran
+
+    launch = [a for a in again if a.startswith("hydra") and not a.startswith("hydra.sweep.dir")]
+    task = [a for a in again if a not in launch and not a.startswith(("hydra.", "resume_sweep"))]
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        ran = OmegaConf.load(folder.path / "multirun.yaml")
+        first = sweep_jobs(parse_overrides(task))[0]  # the sweeper's settings
+        now = compose("train", overrides=[*launch, *first], return_hydra_config=True)
+        changed = _first_change(ran.hydra.sweeper, now.hydra.sweeper, "hydra.sweeper.")
+        for job in [j for j in folder.jobs() if j.is_run()][:MAX_COMPARED_JOBS]:
+            if changed:
+                break
+            today = compose("train", overrides=job.saved_overrides())
+            changed = _first_change(job.saved_config(), today, "", skip=how_it_ran)
+            changed = changed and f"{changed} (job {job.path.name})"
+    if changed:
+        raise ConfigError(
+            f"resume_sweep={folder.path}: conf/ changed since this sweep started ({changed}) "
+            "and the sweep kept no copy of it; the jobs not yet run would take today's "
+            "values: restore conf/, or start a new sweep"
+        )
+
+
+MAX_COMPARED_JOBS = 64  # started jobs whose configs are composed again and compared
+
+
+def _first_change(saved: Any, today: Any, prefix: str, skip: Any = lambda key: False) -> str:
+    """`key was X, now Y` for the first setting that differs between two configs (their
+    interpolations unresolved), or "" when none does."""
+    flat_saved = _flat(OmegaConf.to_container(saved, resolve=False), prefix)
+    flat_today = _flat(OmegaConf.to_container(today, resolve=False), prefix)
+    for key in sorted(set(flat_saved) | set(flat_today)):
+        if skip(key) or flat_saved.get(key, "absent") == flat_today.get(key, "absent"):
+            continue
+        return f"{key} was {flat_saved.get(key, 'absent')}, now {flat_today.get(key, 'absent')}"
+    return ""
+
+
+def _flat(node: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix.rstrip("."): node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat |= _flat(value, f"{prefix}{key}.")
+    return flat
 
 
 def check_new_sweep_folder(values: dict[str, list[str]], resume: str | None) -> None:
@@ -287,8 +345,7 @@ def check_new_sweep_folder(values: dict[str, list[str]], resume: str | None) -> 
 def check_resume_folder(resume: str) -> None:
     """`resume=` must name a run folder (or a checkpoint in its checkpoints/) that no other
     process holds."""
-    from seqmodels.config.resolvers import run_folder_of
-    from seqmodels.training.folder import RunFolder
+    from seqmodels.training.folder import RunFolder, run_folder_of
 
     folder = RunFolder(run_folder_of(resume) or resume)
     if not folder.is_run():
@@ -306,8 +363,7 @@ def run_choices(resume: str, values: dict[str, list[str]]) -> list[str]:
     """The task= and model= a resumed run was started with, where not typed: Hydra composes
     the command with them, so that a setting of its own task can be typed (where its data is
     now: `task.datamodule.path=` of a series run)."""
-    from seqmodels.config.resolvers import run_folder_of
-    from seqmodels.training.folder import RunFolder
+    from seqmodels.training.folder import RunFolder, run_folder_of
 
     saved = RunFolder(run_folder_of(resume) or resume).saved_choices()
     return [f"{g}={saved[g]}" for g in ("task", "model") if g not in values and saved.get(g)]
