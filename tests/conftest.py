@@ -43,12 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "every test needs exactly one of the markers unit, integration, e2e "
             "(a module's pytestmark counts):\n" + "\n".join(lines)
         )
-    # Under pytest-xdist's --dist loadgroup, a module's e2e tests run on one worker, one at a
-    # time (they share its module fixtures: a cluster, a server, long runs); the two workers
-    # take different modules.
-    for item in items:
-        if tiers_of(item) == ["e2e"]:
-            item.add_marker(pytest.mark.xdist_group(f"e2e-{item.module.__name__}"))
 
 
 @contextlib.contextmanager

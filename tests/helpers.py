@@ -113,17 +113,23 @@ def check_before_writing(args: list[str], conf: Path = CONF) -> list[str]:
     command line (`check_command_line`), then the config Hydra composes for the run, or for
     each kind of job of a sweep (`ConfigCheck`). Returns the arguments Hydra runs; raises
     ConfigError."""
-    from seqmodels.cli.command_line import check_command_line, parse_overrides, sweep_jobs
+    from seqmodels.cli.check import check_sweep_job
+    from seqmodels.cli.command_line import (
+        check_command_line,
+        flags_of,
+        parse_overrides,
+        sweep_jobs,
+    )
+    from seqmodels.sweeps.multirun import check_launcher, is_multirun
 
     args = check_command_line(args, conf)
-    flags = [a for a in args if a.startswith("-") or "=" not in a]
+    flags = flags_of(args)
     overrides = [a for a in args if a not in flags]
-    if "-m" in flags or "--multirun" in flags:
-        from seqmodels.sweeps.multirun import check_launcher
-
+    values = {o.key_or_group: [str(o.value())] for o in parse_overrides(overrides).values()}
+    if is_multirun(values, flags, conf) and not any(a.startswith("resume_sweep=") for a in args):
         check_launcher(composed([o for o in overrides if o.startswith("hydra")], conf))
         for job in sweep_jobs(parse_overrides(overrides)):
-            check_job(job, conf, build=False)
+            check_sweep_job(composed(job, conf))
     elif not any(a.startswith("resume_sweep=") for a in overrides):
         check_job(overrides, conf)
     return args

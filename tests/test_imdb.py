@@ -168,18 +168,20 @@ def test_training_batches_group_lengths_and_cover_every_review(tiny_imdb):
         ("labels", "labels [2] outside {0, 1}"),
         ("empty_text", "empty or missing texts"),
         ("corrupt", "could not read the IMDB train split"),
+        ("one_class", "has only label 1 in all its 3 reviews: a classifier learns nothing"),
     ],
 )
 def test_bad_data_dir_gives_one_line_saying_what_is_wrong(tmp_path, setup, message):
     folder = tmp_path / "data"
     if setup != "missing":
         folder.mkdir()
-    if setup in ("columns", "labels", "empty_text", "corrupt"):
+    if setup in ("columns", "labels", "empty_text", "corrupt", "one_class"):
         write_parquet_dir(folder, 10, 10)
         table = {
             "columns": {"text": ["fine"]},
             "labels": {"text": ["fine"], "label": [2]},
             "empty_text": {"text": ["fine", " "], "label": [0, 1]},
+            "one_class": {"text": ["fine", "good", "great"], "label": [1, 1, 1]},
         }.get(setup)
         if table:
             pq.write_table(pa.table(table), folder / "train.parquet")
@@ -383,3 +385,57 @@ def test_accuracy_by_length_puts_each_review_in_the_bucket_of_the_tokens_it_read
 def test_accuracy_by_length_refuses_edges_that_are_not_increasing_and_positive(edges):
     with pytest.raises(ConfigError, match="must be positive and increasing"):
         AccuracyByLength(edges=edges)
+
+
+@pytest.mark.integration
+def test_one_class_data_is_refused_before_training(tmp_path):
+    """The issue's case: every review labelled 1 trained and reported "ok" with test/acc and
+    test/auroc 0.0; now it stops before training, in one line."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "test"):
+        texts = [f"review {i} of the {split} split" for i in range(40)]
+        pq.write_table(pa.table({"text": texts, "label": [1] * 40}), data / f"{split}.parquet")
+    message = refusal("task=imdb", f"task.datamodule.data_dir={data}", run_dir=tmp_path / "run")
+    assert message.startswith(f"{data / 'train.parquet'} has only label 1 in all its 40 reviews")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.unit
+def test_auroc_of_one_class_is_undefined_not_zero():
+    import math
+
+    import torch
+
+    from seqmodels.tasks.classifier import DefinedAUROC
+
+    one_class = DefinedAUROC()
+    one_class.update(torch.tensor([0.2, 0.9, 0.6]), torch.tensor([1, 1, 1]))
+    assert math.isnan(one_class.compute())
+    both = DefinedAUROC()
+    both.update(torch.tensor([0.2, 0.9, 0.6]), torch.tensor([0, 1, 1]))
+    assert both.compute() == pytest.approx(1.0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("counts", "fraction"),
+    [((100, 100), 0.004), ((40, 40), 0.01), ((3, 50), 0.1), ((40, 40), 0.99), ((7, 90), 0.95)],
+)
+def test_a_val_fraction_that_leaves_a_label_out_suggests_one_that_is_then_accepted(
+    counts, fraction
+):
+    """The issue's case: `val_fraction=0.01` on a small set was told a bound (0.5 / n, e.g.
+    0.0125 for 40 reviews a label) that rounds to no reviews again."""
+    import re
+
+    from seqmodels.data.imdb.datamodule import check_val_fraction
+    from seqmodels.errors import ConfigError
+
+    labels = np.repeat([0, 1], counts)
+    with pytest.raises(ConfigError) as err:
+        check_val_fraction(fraction, labels)
+    suggested = re.search(r"(?:at least|at most) ([0-9.e-]+)$", str(err.value))
+    assert suggested, str(err.value)
+    check_val_fraction(float(suggested.group(1)), labels)  # accepted
+    assert "\n" not in str(err.value)

@@ -102,3 +102,64 @@ def _key(folder: Path) -> str:
     import json
 
     return json.loads((folder / "vocab.json").read_text())["key"]
+
+
+def _replaced_as_cp_p_does(path: Path, texts: list[str], labels: list[int]) -> None:
+    """Writes other reviews into `path` as `cp -p` (or `rsync -a`, `tar x`) does: the same file,
+    its modification time kept."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    before = path.stat()
+    other = path.with_name("other.parquet")
+    pq.write_table(pa.table({"text": texts, "label": labels}), other)
+    assert other.stat().st_size == before.st_size  # the case: the size alone can't tell
+    path.write_bytes(other.read_bytes())
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    other.unlink()
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "aclimdb"])
+def test_data_replaced_with_the_same_size_and_time_is_prepared_anew(tiny_imdb, tmp_path, kind):
+    """The cache is keyed by the files' contents: reviews relabelled in place (cp -p keeps the
+    size and modification time) are never served from the old cache."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    cache = tmp_path / "cache"
+    train = pq.read_table(tiny_imdb / "train.parquet")
+    texts, labels = train["text"].to_pylist(), train["label"].to_pylist()
+    if kind == "parquet":
+        data = tiny_imdb
+    else:  # the same reviews as an extracted aclImdb/ release
+        data = tmp_path / "aclImdb"
+        for split in ("train", "test"):
+            table = pq.read_table(tiny_imdb / f"{split}.parquet")
+            for i, (text, label) in enumerate(
+                zip(table["text"].to_pylist(), table["label"].to_pylist(), strict=True)
+            ):
+                folder = data / split / ("pos" if label else "neg")
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{i}_1.txt").write_text(text)
+    first = prepare_imdb(data, 50, cache_dir=cache)
+    assert EncodedReviews.from_cache(first, "train", 20, "pre").labels.tolist() == (
+        sorted(labels) if kind == "aclimdb" else labels
+    )
+    if kind == "parquet":
+        _replaced_as_cp_p_does(data / "train.parquet", texts, [1 - y for y in labels])
+        expected = [1 - y for y in labels]
+    else:  # a review's text edited in place, its size and time kept
+        review = sorted((data / "train" / "neg").iterdir())[0]
+        before = review.stat()
+        text = review.read_text()
+        review.write_text(text[::-1])
+        os.utime(review, ns=(before.st_atime_ns, before.st_mtime_ns))
+        expected = sorted(labels)
+    second = prepare_imdb(data, 50, cache_dir=cache)
+    assert second != first  # not the old cache
+    assert EncodedReviews.from_cache(second, "train", 20, "pre").labels.tolist() == expected
+    assert prepare_imdb(data, 50, cache_dir=cache) == second  # and found again unchanged

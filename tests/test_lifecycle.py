@@ -30,6 +30,7 @@ from .helpers import (
     check_job,
     last_line,
     logged_rows,
+    refusal,
     results,
     run_sweep,
     run_train,
@@ -176,6 +177,107 @@ def test_a_run_copied_to_another_machine_resumes_there_to_the_same_result(
     assert Path(resumed["best_checkpoint"]).parent == moved / "checkpoints"
 
 
+# --- A new run from a checkpoint's weights (ckpt_path=) --------------------------------------
+
+
+class AtTrainStart(Callback):
+    """Records the optimizer's learning rate and the weights when training starts."""
+
+    def on_train_start(self, trainer, module) -> None:
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"]
+        self.weights = {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.integration
+def test_a_new_run_from_a_checkpoint_takes_its_weights_and_nothing_else(
+    reference, compose_cfg, tmp_path
+):
+    """The issue's case: from an early-stopped run's last.ckpt copied elsewhere, a "new run"
+    trained 0 epochs, reported the source's metrics with a best_checkpoint in the other run's
+    folder, ran with the checkpoint's learning rate (recording the typed one) and the source's
+    early stopping. Now it trains with what is typed, in its own folder, from the weights."""
+    source_dir, source = reference
+    copy = tmp_path / "elsewhere" / "last.ckpt"
+    copy.parent.mkdir()
+    shutil.copy(source_dir / "checkpoints" / "last.ckpt", copy)
+    typed = (*TINY, f"ckpt_path={copy}", "optimizer.lr=0.0005", "model.dropout=0.0")
+    typed += ("task.max_epochs=4", "task.early_stopping_patience=100")
+    rate = AtTrainStart()
+    run_dir = tmp_path / "new"
+    metrics = train(compose_cfg(*typed), run_dir, callbacks=[rate])
+    assert metrics["status"] == "ok" and metrics["epochs"] == 4  # its own epochs, not 0
+    assert rate.lr == 0.0005  # the typed rate, not the checkpoint's optimizer state
+    assert Path(metrics["best_checkpoint"]).parent == run_dir / "checkpoints"
+    assert metrics["started_from"] == str(copy.resolve())
+    hparams = torch.load(metrics["best_checkpoint"], weights_only=True)["hyper_parameters"]
+    assert hparams["optimizer"]["lr"] == 0.0005 and hparams["net"]["dropout"] == 0.0
+    source_weights = torch.load(copy, weights_only=True)["state_dict"]
+    assert all(torch.equal(rate.weights[k], source_weights[k]) for k in source_weights)
+
+
+@pytest.mark.integration
+def test_a_new_run_from_a_checkpoint_needs_no_trace_of_the_source_run(
+    reference, compose_cfg, tmp_path
+):
+    copy = tmp_path / "copy.ckpt"
+    shutil.copy(reference[0] / "checkpoints" / "last.ckpt", copy)  # its run folder is gone
+    saved = torch.load(copy, weights_only=True)
+    for callback in saved["callbacks"].values():  # its best record points into a gone folder
+        if isinstance(callback, dict) and "best_model_path" in callback:
+            callback["best_model_path"] = str(tmp_path / "gone" / "best-003.ckpt")
+    torch.save(saved, copy)
+    metrics = train(compose_cfg(*TINY, f"ckpt_path={copy}", "task.max_epochs=2"), tmp_path / "r")
+    assert metrics["status"] == "ok" and metrics["epochs"] == 2
+
+
+@pytest.mark.integration
+def test_a_checkpoint_whose_weights_dont_fit_is_refused_naming_the_setting(reference, tmp_path):
+    """The docs' own example (`ckpt_path=... model.hidden_size=16` against another size) was
+    refused as a resume; now it is refused, in one line, for the reason it can't work."""
+    copy = tmp_path / "last.ckpt"
+    shutil.copy(reference[0] / "checkpoints" / "last.ckpt", copy)
+    message = refusal(*TINY, f"ckpt_path={copy}", "model.hidden_size=16", run_dir=tmp_path / "run")
+    assert message.startswith(
+        f"ckpt_path={copy} holds weights of another network than this run's "
+        "(model.hidden_size=8 (this run: 16)): a new run from a checkpoint takes its weights"
+    )
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.integration
+def test_resume_may_name_a_checkpoint_of_its_run_to_continue_from(reference, compose_cfg, tmp_path):
+    """`resume=RUN/checkpoints/X.ckpt` continues RUN in its folder from X (interrupted.ckpt
+    keeps the steps of an unfinished epoch); a checkpoint elsewhere is ckpt_path='s."""
+    from seqmodels.training.folder import resume_checkpoint, run_folder_of
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(compose_cfg(*TINY), run_dir, callbacks=[KILL_POINTS["mid_epoch"]()])
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert run_folder_of(str(last)) == run_dir and resume_checkpoint(str(last)) == last
+    assert run_folder_of(str(run_dir)) == run_dir and resume_checkpoint(str(run_dir)) is None
+    resumed = train(compose_cfg(*TINY, f"resume={last}"), run_dir)
+    assert results(resumed) == results(reference[1])
+
+
+@pytest.mark.integration
+def test_resume_and_its_refusals_name_resume(reference, compose_cfg, tmp_path):
+    """A refusal of `resume=` named `ckpt_path=` (the issue); and resume= with ckpt_path= is
+    one or the other."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    saved["hyper_parameters"]["net"]["hidden_size"] = 3  # trained with other settings
+    torch.save(saved, last)
+    with pytest.raises(ConfigError) as err:
+        train(compose_cfg(*TINY, f"resume={run_dir}"), run_dir)
+    assert str(err.value).startswith(f"resume={last} was trained with other settings")
+    with pytest.raises(ConfigError, match="give one of them"):
+        check_job([*TINY, f"resume={run_dir}", f"ckpt_path={last}"])
+
+
 # --- The run's own config ---------------------------------------------------------------
 
 
@@ -305,6 +407,32 @@ def test_a_diverged_run_stops_at_once_and_says_so(compose_cfg, tmp_path):
     assert metrics["status"] == "diverged" and metrics["epoch"] == 0
     assert metrics["step"] == err.value.step and 1 <= metrics["step"] <= 5  # within epoch 0
     assert "the training loss is nan" in metrics["error"] or "inf" in metrics["error"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("steps_before", "first"), [(0, True), (3, False)])
+def test_a_loss_not_finite_before_any_update_is_not_blamed_on_the_learning_rate(
+    steps_before, first
+):
+    """A loss that is inf at the very first step comes from the data or the model's settings:
+    the line says so instead of "lower optimizer.lr" (the issue's 1e39 in a series)."""
+    from types import SimpleNamespace
+
+    from seqmodels.training.callbacks import Diverged, StopOnDivergence
+
+    trainer = SimpleNamespace(global_step=steps_before, current_epoch=0, log_every_n_steps=10)
+    stop = StopOnDivergence()
+    stop.on_train_batch_start(trainer, None, None, 0)
+    trainer.global_step += 1  # the batch's optimizer step
+    with pytest.raises(Diverged) as err:
+        stop.on_train_batch_end(trainer, None, torch.tensor(float("inf")), None, 0)
+    assert err.value.before_any_update is first
+    advice = err.value.advice(0.001)
+    if first:
+        assert str(err.value).endswith("step 1 before any update")
+        assert "the learning rate is not the cause: check the data" in advice
+    else:
+        assert advice == "lower optimizer.lr (now 0.001) or set task.gradient_clip_val"
 
 
 @pytest.mark.e2e

@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import seqmodels
 from seqmodels.data import IMDBDataModule, SineDataModule
@@ -173,9 +175,9 @@ def test_more_epochs_for_a_finished_run_are_refused_not_ignored(hydra_run, tmp_p
     )
     before = untouched(run_dir)
     assert refusal(f"resume={run_dir}", "trainer.max_epochs=60", run_dir=run_dir) == (
-        f"{run_dir} finished (metrics.json says ok): trainer.max_epochs=60 can't "
-        "train it further; start a new run (ckpt_path= a copy of its last.ckpt outside "
-        "the folder starts from its weights)"
+        f"{run_dir} finished (metrics.json says ok): trainer.max_epochs=60 can't train it "
+        f"further; start a new run from its weights: ckpt_path={run_dir}/checkpoints/last.ckpt "
+        "trainer.max_epochs=..."
     )
     assert_untouched(before, run_dir)
 
@@ -212,6 +214,43 @@ def test_an_interrupted_sweep_is_completed_skipping_finished_jobs(tmp_path):
     assert sorted(val_rows(killed)) == list(range(7))
     rows = read_rows(sweep / "summary.csv")
     assert [(r["runs"], r["failed"], r["unfinished"]) for r in rows] == [("1", "0", "0")] * 2
+
+
+@pytest.mark.e2e
+def test_a_sweep_completed_after_conf_changed_is_one_configuration(tmp_path):
+    """The issue's case: conf/task/sine.yaml's noise went from 1.0 to 0.5 between a sweep's
+    start and its completion; the job not yet run took 0.5 and the summary averaged both as one
+    cell. The sweep keeps a copy of conf/ as it starts; its unstarted jobs compose from it. A
+    sweep without that copy (an older seqmodels) is refused, naming what changed."""
+    import shutil
+
+    from .helpers import CONF
+
+    conf, sweep = tmp_path / "conf", tmp_path / "sweep"
+    shutil.copytree(CONF, conf)
+    command = ("-m", f"--config-path={conf}", "seed=0,1,2", "trainer=debug", "threads=1")
+    assert_ok(run_train(*command, f"hydra.sweep.dir={sweep}", cwd=tmp_path))
+    (unstarted,) = sweep.glob("2_*")
+    shutil.rmtree(unstarted)  # as if the sweep had stopped before its last job
+    sine = conf / "task" / "sine.yaml"
+    sine.write_text(sine.read_text().replace("  noise: 1.0 ", "  noise: 0.5 "))
+    resume = ("-m", f"resume_sweep={sweep}", f"--config-path={conf}")
+
+    kept = sweep / ".hydra" / "conf"
+    kept.rename(tmp_path / "kept")
+    refused = run_train(*resume, cwd=tmp_path)
+    assert_refused(refused, f"error: resume_sweep={sweep}: conf/ changed since this sweep started")
+    assert "(task.datamodule.noise was 1.0, now 0.5 (job 0_" in last_line(refused)
+    assert not unstarted.exists()
+
+    (tmp_path / "kept").rename(kept)
+    assert_ok(run_train(*resume, cwd=tmp_path))
+    noises = [
+        yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["task"]["datamodule"]["noise"]
+        for job in sorted(sweep.glob("[012]_*"))
+    ]
+    assert noises == [1.0, 1.0, 1.0]  # the unstarted job ran as the sweep began
+    assert [r["runs"] for r in read_rows(sweep / "summary.csv")] == ["3"]
 
 
 # --- Distributed ----------------------------------------------------------------------------
@@ -342,7 +381,7 @@ def bad_checkpoint(kind: str, folder: Path, sine_run: Path, imdb_run: Path) -> t
     elif kind == "foreign":
         torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
     elif kind == "other_task_run":  # continuing the IMDB run as a sine run
-        return ("task=sine", f"ckpt_path={imdb_run / 'checkpoints' / 'last.ckpt'}")
+        return (f"resume={imdb_run}", "task=sine")
     elif kind == "other_task":  # an IMDB checkpoint from elsewhere, to start a sine run from
         path.write_bytes((imdb_run / "checkpoints" / "last.ckpt").read_bytes())
         return ("task=sine", f"ckpt_path={path}")
@@ -392,6 +431,160 @@ def test_a_run_folder_with_results_is_never_overwritten(hydra_run, tmp_path):
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert "already holds a run" in refusal("trainer=debug", "seed=5", run_dir=run_dir)
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("hydra.run.dir={folder}", "hydra.run.dir={folder} holds files of its own (hparams"),
+        ("hydra.run.dir=", "hydra.run.dir= names no folder (a run would write into the current"),
+        ("hydra.run.dir={folder}/${{oops}}", "can't be resolved (Interpolation key 'oops' not"),
+        ("hydra.sweep.dir={folder}", "hydra.sweep.dir={folder} holds files of its own (hparams"),
+    ],
+    ids=["user_files", "empty", "unresolvable", "sweep_into_user_files"],
+)
+def test_a_folder_of_the_users_files_or_none_is_refused_before_anything_is_written(
+    tmp_path, typed, message
+):
+    """The issue's case: `hydra.run.dir=` a folder of the user's own files wrote over their
+    predictions.png and hparams.yaml and merged their metrics.csv into the run's."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    mine = {"predictions.png": b"my plot", "hparams.yaml": b"mine: 1\n", "metrics.csv": b"a\n1\n"}
+    for name, content in mine.items():
+        (folder / name).write_bytes(content)
+    args = [typed.format(folder=folder), "trainer=debug"]
+    if "sweep" in typed:
+        args = ["-m", *args, "seed=0,1"]
+    with pytest.raises(ConfigError) as err:
+        check_before_writing(args)
+    assert message.format(folder=folder) in str(err.value) and "\n" not in str(err.value)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == mine
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("broken", ["config.yaml", "hydra.yaml"])
+def test_a_run_whose_saved_config_is_not_yaml_is_refused_in_one_line(hydra_run, tmp_path, broken):
+    run_dir = hydra_run(tmp_path / "run", "trainer=debug")
+    (run_dir / "metrics.json").unlink()
+    (run_dir / ".hydra" / broken).write_text("seed: [0\nmodel: {")  # half an edit
+    with pytest.raises(ConfigError) as err:
+        check_before_writing([f"resume={run_dir}"])
+    message = str(err.value)
+    assert message.startswith(f"the run in {run_dir} can't be continued: ")
+    assert f"{broken} is not readable YAML" in message and "\n" not in message
+
+
+def mounted(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `folder` (as root; the test skips where mounts aren't allowed),
+    unmounted at the end."""
+    import subprocess
+
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"can't mount a tmpfs here ({done.stderr.decode().strip()[:80]})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 120 KiB disk: room for a run's config and logs, not for its first checkpoints."""
+    yield from mounted(tmp_path / "disk", "size=120k")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path) -> Iterator[Path]:
+    yield from mounted(tmp_path / "ro", "ro,size=64k")
+
+
+@pytest.mark.e2e
+def test_a_full_disk_stops_the_run_with_one_line_and_a_failure_record(small_disk, tmp_path):
+    """The issue's case: a full disk ended in a traceback and left no record of the failure
+    (the record needs space too: the run sets some aside when it takes its folder)."""
+    run_dir = small_disk / "run"
+    result = run_train(
+        f"hydra.run.dir={run_dir}", "trainer.max_epochs=50", "trainer.enable_progress_bar=false",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_refused(result, "error: No space left on device writing ")
+    assert last_line(result).endswith(f"; then continue with: python train.py resume={run_dir}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "No space left on device" in metrics["error"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_a_read_only_output_folder_is_refused_in_one_line(read_only_disk, multirun):
+    args = ["-m", "seed=0,1"] if multirun else []
+    result = run_train(*args, "trainer=debug", cwd=read_only_disk)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    assert_refused(result, f"error: {key}=outputs/")
+    assert "can't be written (Read-only file system)" in last_line(result)
+
+
+HOLD_SWEEP = """
+import sys, time
+from seqmodels.sweeps.folders import SweepFolder
+SweepFolder(sys.argv[1]).lock()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.e2e
+def test_a_second_sweep_into_a_held_sweep_folder_is_refused_and_writes_nothing(tmp_path):
+    """The issue's case: two sweeps into one hydra.sweep.dir a second apart both ran, the second
+    writing a false "failed" record into the first's job while it trained. The first holds its
+    sweep folder as a run holds its own; the second stops before Hydra writes a thing."""
+    import os
+    import subprocess
+    import sys
+
+    from .helpers import ROOT
+
+    sweep = tmp_path / "sweep"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SWEEP, str(sweep)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert first.stdout.readline().strip() == "held"
+        second = run_train(
+            "-m", "seed=0,1", "trainer=debug", f"hydra.sweep.dir={sweep}", cwd=tmp_path
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert_refused(second, f"error: sweep folder {sweep} is in use by process {first.pid} on ")
+    assert sorted(p.name for p in sweep.iterdir()) == [".lock"]  # no job, no multirun.yaml
+
+
+@pytest.mark.integration
+def test_a_refused_job_writes_no_record_into_a_folder_another_process_holds(tmp_path):
+    """A job refused in a folder another process holds (a second sweep's job in the first's)
+    leaves that folder as it is; in a folder no one holds it records its failure."""
+    import fcntl
+
+    from seqmodels.training.folder import RunFolder
+    from seqmodels.training.jobs import may_record
+
+    held, free = RunFolder(tmp_path / "held"), RunFolder(tmp_path / "free")
+    held.path.mkdir()
+    with open(held.lock_file, "w") as other:  # another open file: as another process's lock
+        other.write("process 1 on elsewhere since then\n")
+        other.flush()
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert not may_record(held)
+    assert may_record(free) and free.held()
 
 
 @pytest.mark.e2e

@@ -9,7 +9,7 @@ import pytest
 
 from seqmodels.errors import ConfigError
 
-from .helpers import CONF, ROOT, check_before_writing, check_job
+from .helpers import CONF, ROOT, check_before_writing, check_job, read_rows
 
 CELLS = ("rnn", "lstm", "gru")
 TASKS = sorted(p.stem for p in (CONF / "task").glob("*.yaml"))
@@ -123,3 +123,83 @@ def test_the_sweep_summaries_import_neither_torch_nor_lightning():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.stdout.strip() == "[]", result.stderr[-1000:]
+
+
+# --- Settings that would fail once training started, refused before anything is written ------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.precision=banana"], "trainer.precision='banana' is no precision Lightning"),
+        (
+            ["+optimizer.betas=[0.9]"],
+            "optimizer: list index out of range (lr=0.003, weight_decay=0.05, betas=[0.9])",
+        ),
+        (
+            ["optimizer=sgd", "optimizer.momentum=-1"],
+            "optimizer: Invalid momentum value: -1 (lr=0.01, momentum=-1)",
+        ),
+        (
+            ["scheduler=step", "~scheduler.step_size"],
+            "scheduler: StepLR.__init__() missing 1 required positional argument: 'step_size'",
+        ),
+        (
+            ["scheduler=step", "scheduler.step_size=0"],
+            "scheduler: integer modulo by zero (step_size=0, gamma=0.5)",
+        ),
+        (  # trained uphill, silently
+            ["scheduler=step", "scheduler.gamma=-1"],
+            "scheduler: its learning rate would be -0.003 at epoch 10 (step_size=10, gamma=-1)",
+        ),
+        (["scheduler=plateau", "scheduler.factor=2"], "Factor should be < 1.0"),
+        (  # the issue's spelling, from before optimizer and scheduler were groups
+            ["task.module.scheduler={name: StepLR}"],
+            "task.module.scheduler is given by the run (scheduler=<name> and scheduler.<argu",
+        ),
+        (
+            ["+task.module.optimizer.betas=[0.9]"],
+            "task.module.optimizer is given by the run (optimizer=<name> and optimizer.<argu",
+        ),
+        (
+            ["task.monitor=val/acc"],
+            "task.monitor=val/acc is not logged by Forecaster; choose one of val/loss, val/mse",
+        ),
+        (
+            ["scheduler=plateau", "scheduler.monitor=val/los"],
+            "scheduler.monitor=val/los is not logged by Forecaster",
+        ),
+        (["++trainer.limit_val_batches=0"], "trainer.limit_val_batches=0 switches validation off"),
+        (
+            ["++trainer.check_val_every_n_epoch=9", "trainer.max_epochs=5"],
+            "trainer.check_val_every_n_epoch=9 > trainer.max_epochs=5: no epoch would validate",
+        ),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_a_setting_that_would_fail_after_training_started_is_refused_first(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        check_before_writing(overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.integration
+def test_a_plateau_schedule_works_with_validation_every_second_epoch(compose_cfg, tmp_path):
+    """The issue's case crashed after epoch 0 (no val/loss to step on): the plateau scheduler
+    now steps after the epochs that validate."""
+    from seqmodels.training.pipeline import train
+
+    cfg = compose_cfg(
+        "scheduler=plateau", "scheduler.patience=0", "++trainer.check_val_every_n_epoch=2",
+        "trainer.max_epochs=4", "callbacks=lr_monitor", "threads=1",
+        "trainer.enable_progress_bar=false", "task.datamodule.n_points=60",
+    )  # fmt: skip
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["status"] == "ok" and metrics["epochs"] == 4
+    rates = [
+        float(row["lr-AdamW"])
+        for row in read_rows(tmp_path / "run" / "metrics.csv")
+        if row.get("lr-AdamW")
+    ]
+    assert rates[:3] == [cfg.optimizer.lr] * 3  # no step before the first validation

@@ -163,6 +163,59 @@ def test_a_killed_search_is_completed_by_resume_sweep_without_rerunning_finished
     assert sum(int(row["runs"]) for row in read_rows(sweep / "summary.csv")) == 3
 
 
+@pytest.mark.e2e
+def test_a_killed_search_completes_to_n_trials_wherever_its_folder_is_and_whatever_conf_holds(
+    tmp_path,
+):
+    """The issue's cases: after the search space changed in conf/, `resume_sweep=` crashed
+    with Optuna's ValueError after rewriting multirun.yaml and leaving a trial RUNNING; a moved
+    search folder ran n_trials new trials and left the interrupted one unfinished. Now: a
+    resume that can't be done rewrites nothing; one that can completes the interrupted trial,
+    in its folder, to exactly n_trials finished trials, the space as the search began."""
+    conf, sweep = tmp_path / "conf", tmp_path / "first" / "search"
+    shutil.copytree(CONF, conf)
+    search = subprocess.Popen(
+        train_command(
+            f"--config-path={conf}", "hparams_search=lstm_sine", "hydra.sweeper.n_trials=3",
+            "trainer.max_epochs=6", *QUICK, "task.datamodule.n_points=600",
+            f"hydra.sweep.dir={sweep}",
+        ),
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list(sweep.glob("1_*/checkpoints/last.ckpt")):  # trial 1 is training
+        assert search.poll() is None and time.monotonic() < deadline, "the search ended early"
+        time.sleep(0.1)
+    search.kill()
+    search.wait()
+    space = conf / "hparams_search" / "lstm_sine.yaml"
+    space.write_text(space.read_text().replace("choice(4, 8, 16, 32, 64)", "choice(4, 8)"))
+
+    kept = sweep / ".hydra" / "conf"  # as a search of an older seqmodels, which kept none
+    kept.rename(tmp_path / "kept")
+    written = (sweep / "multirun.yaml").read_bytes()
+    refused = run_train("-m", f"resume_sweep={sweep}", f"--config-path={conf}", cwd=tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "conf/ changed since this sweep started (hydra.sweeper.params" in last_line(refused)
+    assert (sweep / "multirun.yaml").read_bytes() == written  # nothing rewritten
+    assert [t.state for t in load_study(sweep).trials][1] == TrialState.RUNNING
+    (tmp_path / "kept").rename(kept)
+
+    moved = tmp_path / "second" / "search"
+    moved.parent.mkdir()
+    shutil.move(sweep, moved)
+    assert_ok(run_train("-m", f"resume_sweep={moved}", cwd=tmp_path))
+    trials = load_study(moved).trials
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(finished) == 3  # exactly n_trials, not n_trials more
+    assert trials[1].state == TrialState.FAIL and trials[1].user_attrs["interrupted"]
+    rerun = next(t for t in finished if t.user_attrs["job"] == 1)
+    assert rerun.params == trials[1].params  # completed, in its own folder
+    assert all(t.params["model.hidden_size"] in (4, 8, 16, 32, 64) for t in trials)
+    metrics = job_metrics(moved)
+    assert len(metrics) == 3 and all(m["status"] == "ok" for m in metrics.values())
+
+
 # --- Several workers, one study on PostgreSQL ------------------------------------------------
 
 
@@ -371,3 +424,121 @@ def test_search_space_reads_hydra_sweep_syntax_as_optuna_distributions():
     assert space["seed"] == IntDistribution(0, 9, step=3)  # 0, 3, 6, 9: range's end excluded
     assert override_value("/data/imdb") == "/data/imdb"
     assert override_value("a b,c") == "'a b,c'" and override_value(None) == "null"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["hparams_search=lstm_sine", "trainer.devices=2"],  # the issue's case
+        ["-m", "trainer.devices=[0,1]", "model=rnn,lstm"],
+        ["-m", "++trainer.num_nodes=2", "seed=0,1"],
+    ],
+    ids=["search_devices", "sweep_device_list", "sweep_nodes"],
+)
+def test_a_job_that_would_start_processes_of_its_own_is_refused_in_a_multirun(tmp_path, overrides):
+    """A search with trainer.devices=2 (no trainer=ddp): Lightning started a second process
+    running a study of its own, and 2 requested trials became 4, all failed."""
+    from .helpers import check_before_writing
+
+    with pytest.raises(ConfigError) as err:
+        check_before_writing([*overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert "in a multirun under hydra/launcher=basic would start each job's extra" in str(err.value)
+    assert not (tmp_path / "sweep").exists()
+
+
+# --- Storage, study and seeds: refused before anything is written, never drawn alike ----------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["hydra.sweeper.storage=notaurl://x"],
+            "hydra.sweeper.storage=notaurl://x can't be opened",
+        ),
+        (
+            ["hydra.sweeper.storage=sqlite:////nonexistent/dir/x.db"],
+            "can't be opened (unable to open database file)",
+        ),
+        (["hydra.sweeper.direction=maximize"], "study lstm_sine in sqlite:///"),
+        (
+            ["hidden_size_params"],  # conf/hparams_search/lstm_sine.yaml edited since
+            "the search space of study lstm_sine changed since its trials were drawn: "
+            "model.hidden_size was CategoricalDistribution(choices=(4, 8, 16, 32, 64)), now",
+        ),
+        (["hydra.sweeper.direction=sideways"], "hydra.sweeper.direction=sideways: give minimize"),
+    ],
+    ids=["not_a_url", "no_such_folder", "other_direction", "other_space", "no_direction"],
+)
+def test_a_storage_or_study_the_search_cant_use_is_refused_in_one_line(
+    tmp_path, overrides, message
+):
+    """The issue's cases: a storage that isn't a URL or can't be opened (40 and 126 lines of
+    traceback, a sweep folder left behind), a direction other than the stored study's (a
+    ConfigError printed as a traceback). Checked before Hydra writes anything."""
+    from seqmodels.sweeps.search import check_study, open_study
+
+    from .helpers import composed
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    stored = open_study(storage, "lstm_sine", "minimize")  # a study with one trial drawn
+    space, _ = search_space(
+        [f"{k}={v}" for k, v in composed(["hparams_search=lstm_sine"]).hydra.sweeper.params.items()]
+    )
+    from seqmodels.sweeps.search import suggest
+
+    trial = stored.ask()
+    for name, dist in space.items():
+        suggest(trial, name, dist)
+    typed = [f"hydra.sweeper.storage={storage}", *(o for o in overrides if "=" in o)]
+    config = composed(["hparams_search=lstm_sine", *typed, f"hydra.sweep.dir={tmp_path / 's'}"])
+    if "hidden_size_params" in overrides:
+        config.hydra.sweeper.params["model.hidden_size"] = "choice(4, 8)"
+    with pytest.raises(ConfigError) as err:
+        check_study(config)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.e2e
+def test_a_storage_that_is_no_url_stops_train_py_in_one_line_writing_nothing(tmp_path):
+    result = run_train(
+        "hparams_search=lstm_sine", "hydra.sweeper.storage=notaurl://x",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert last_line(result).startswith("error: hydra.sweeper.storage=notaurl://x can't be opened")
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.integration
+def test_workers_on_one_study_never_draw_with_the_same_seed(tmp_path):
+    """The issue's case: two workers on one PostgreSQL study drew the same values for every
+    trial when their pids differed by the trials stored (seed + trials + pid). Each trial's
+    sampler is seeded by its number, which the storage gives once: workers asking in turn
+    draw what one worker would, trial by trial, and never one trial's values twice."""
+    from seqmodels.sweeps.search import Search, open_study
+
+    sampler = OmegaConf.create({"_target_": "optuna.samplers.TPESampler", "seed": 0})
+    space, _ = search_space(["optimizer.lr=tag(log, interval(1e-4, 1e-1))", "x=choice(1,2,3)"])
+
+    def draws(storage: str, workers: int) -> list[float]:
+        searches = []
+        for _ in range(workers):
+            search = Search("minimize", 4, sampler=sampler, storage=storage)
+            search.folder_id, search.sweep_dir = "s", tmp_path
+            searches.append((search, open_study(storage, "shared", "minimize", sampler)))
+        values = []
+        for i in range(6):
+            search, study = searches[i % workers]
+            trial = search._ask(study, space)
+            values.append(trial.params["optimizer.lr"])
+            study.tell(trial, 1.0)
+        return values
+
+    two = draws(f"sqlite:///{tmp_path / 'two.db'}", workers=2)
+    one = draws(f"sqlite:///{tmp_path / 'one.db'}", workers=1)
+    assert two == one  # a trial's values depend on its number, not on who asked
+    assert len(set(two)) == 6

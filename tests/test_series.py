@@ -17,7 +17,7 @@ from seqmodels.errors import ConfigError
 from seqmodels.evaluation import PersistenceForecast
 from seqmodels.sweeps.summarize import load_jobs
 
-from .helpers import ROOT, refusal, run_sweep
+from .helpers import ROOT, check_before_writing, check_job, refusal, run_sweep
 
 
 def write_table(path: Path, **columns) -> Path:
@@ -110,6 +110,51 @@ def test_bad_files_and_columns_raise_one_line_naming_the_setting(tmp_path, make,
     with pytest.raises(ConfigError) as err:
         SeriesDataModule(path=str(path), column=column)
     assert str(err.value).startswith(message.format(d=tmp_path)) and "\n" not in str(err.value)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([1.0, 2.0, 1e39, 3.0] * 10, "has the value 1e+39 at row 2, beyond the float32 range"),
+        ([1.0, -6e18, 6e18, 3.0] * 10, "spans -6e+18 to 6e+18: squared errors that far apart"),
+        ([2.5] * 40, "is constant (2.5 in all 40 rows): there is nothing to forecast"),
+    ],
+    ids=["beyond_float32", "squares_overflow", "constant"],
+)
+def test_a_series_that_cant_be_trained_or_scored_is_refused_saying_why(tmp_path, values, message):
+    """The issue's case (1e39 in a series) trained and stopped as "diverged at step 0, lower
+    the lr": the data, not the learning rate, is what to change."""
+    path = write_table(tmp_path / "s.csv", x=values)
+    with pytest.raises(ConfigError) as err:
+        SeriesDataModule(path=str(path), column="x", window=5, val_size=5, test_size=5)
+    assert str(err.value).startswith(f"task.datamodule.column=x of {path} ")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.integration
+def test_a_value_beyond_float32_stops_train_py_before_training_in_one_line(tmp_path):
+    path = write_table(tmp_path / "s.csv", x=[1.0, 2.0, 1e39] + list(np.sin(np.arange(60.0))))
+    message = refusal(
+        "task=series", f"task.datamodule.path={path}", "task.datamodule.column=x",
+        run_dir=tmp_path / "run",
+    )  # fmt: skip
+    assert "has the value 1e+39 at row 2, beyond the float32 range" in message
+    assert "lr" not in message and not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("size", [0.0017, 0.001, 0.0001])
+def test_a_too_small_split_suggests_a_value_that_is_then_accepted(tmp_path, size):
+    """The issue's case: `test_size=0.0017` on the sunspots (289 windows) was told "at least
+    0.0017", which rounds to no windows again."""
+    import re
+
+    message = refusal("task=series", f"task.datamodule.test_size={size}", run_dir=tmp_path / "r")
+    suggested = re.search(r"give a fraction of at least ([0-9.e-]+),", message)
+    assert suggested, message
+    cfg = check_job(["task=series", f"task.datamodule.test_size={suggested.group(1)}"])
+    assert cfg.task.datamodule.test_size == float(suggested.group(1))
 
 
 @pytest.mark.unit
@@ -219,3 +264,32 @@ def test_a_tuned_file_for_series_applies_to_its_model_only(tmp_path):
             compose("train", ["task=series", "model=gru", "model.hidden_size=5"]).model.hidden_size
             == 5
         )
+
+
+@pytest.mark.integration
+def test_a_run_whose_data_file_moved_is_resumed_where_the_data_is_now(hydra_run, tmp_path):
+    """The issue's case: the allowlist said the data's location may change at resume, but a
+    series run whose file moved could not be told where it is; other data there is refused."""
+    from seqmodels.training.pipeline import train
+
+    values = np.sin(np.arange(120.0) / 5) * 10 + 3
+    (tmp_path / "a").mkdir()
+    first = write_table(tmp_path / "a" / "s.csv", x=values)
+    run_dir = hydra_run(
+        tmp_path / "run", "task=series", f"task.datamodule.path={first}",
+        "task.datamodule.column=x", "trainer.max_epochs=2", "threads=1",
+        "trainer.enable_progress_bar=false",
+    )  # fmt: skip
+    (run_dir / "metrics.json").unlink()  # stopped before its end
+    moved = tmp_path / "b" / "s.csv"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    with pytest.raises(ConfigError, match="task.datamodule.path=.*s.csv does not exist"):
+        check_before_writing([f"resume={run_dir}"])
+    args = check_before_writing([f"resume={run_dir}", f"task.datamodule.path={moved}"])
+    assert train(check_job(args), run_dir)["status"] == "ok"
+    (run_dir / "metrics.json").unlink()
+    write_table(moved, x=values * 2)  # other data under the same name
+    cfg = check_job(check_before_writing([f"resume={run_dir}", f"task.datamodule.path={moved}"]))
+    with pytest.raises(ConfigError, match="was trained with other settings: mean="):
+        train(cfg, run_dir)

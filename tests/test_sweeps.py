@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 from datetime import datetime
@@ -115,6 +116,24 @@ def test_joblib_runs_two_jobs_at_once_sharing_the_cores(tmp_path):
 
 
 @pytest.mark.e2e
+def test_joblib_jobs_load_batches_with_worker_processes(tmp_path, tiny_imdb):
+    """The issue's case: under joblib the num_workers=2 job died ("'Process' object has no
+    attribute 'env'": loky's start method is the default in its workers); both train now,
+    to the same metrics (the loader's workers change nothing of the batches)."""
+    sweep, _ = run_sweep(
+        "-m", "hydra/launcher=joblib", "task=imdb", f"task.datamodule.data_dir={tiny_imdb}",
+        "task.datamodule.num_workers=0,2", "trainer=debug", cwd=tmp_path,
+    )  # fmt: skip
+    by_workers = {
+        name.split("num_workers=")[1].split(",")[0]: metrics
+        for name, metrics in job_metrics(sweep).items()
+    }
+    assert sorted(by_workers) == ["0", "2"]
+    assert [m["status"] for m in by_workers.values()] == ["ok", "ok"]
+    assert by_workers["0"]["test/acc"] == by_workers["2"]["test/acc"]
+
+
+@pytest.mark.e2e
 def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
     sweep, _ = run_sweep(
         "-m",
@@ -127,6 +146,44 @@ def test_submitit_local_runs_each_job_in_its_own_process(tmp_path):
     assert sorted(m["model"] for m in job_metrics(sweep).values()) == ["gru", "rnn"]
     assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2
     assert [row["model"] for row in read_rows(sweep / "summary.csv")] == ["rnn", "gru"]
+
+
+@pytest.mark.e2e
+def test_a_submitit_local_job_requeued_continues_in_its_folder(tmp_path):
+    """The issue's case: a job past `timeout_min` gets SIGUSR2, submitit requeues it in the
+    same local job (no SLURM_RESTART_COUNT), and the restart was refused as "already holds
+    results". It continues from its last.ckpt now, each epoch trained once."""
+    import signal
+    import time
+
+    from .helpers import start_train
+
+    sweep = tmp_path / "sweep"
+    sweep_run = start_train(
+        "-m", "hydra/launcher=submitit_local", "model=lstm", "task.datamodule.n_points=3000",
+        "task.max_epochs=20", "task.early_stopping_patience=0", "threads=1",
+        "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list(sweep.glob("0_*/checkpoints/last.ckpt")):
+            assert sweep_run.poll() is None and time.monotonic() < deadline, "no epoch ended"
+            time.sleep(0.1)
+        (job,) = sweep.glob("0_*")
+        pid = int((job / ".lock").read_text().split()[1])  # "process PID on HOST ... as job N"
+        os.kill(pid, signal.SIGUSR2)  # what the local executor sends at timeout_min
+        _, stderr = sweep_run.communicate(timeout=300)
+    finally:
+        if sweep_run.poll() is None:
+            sweep_run.kill()
+    assert sweep_run.returncode == 0, stderr[-3000:]
+    log = (job / "train.log").read_text()
+    assert "The scheduler restarted job" in log and "continues in its folder" in log
+    metrics = job_metrics(sweep)[job.name]
+    assert metrics["status"] == "ok" and metrics["epochs"] == 20
+    epochs = [int(r["epoch"]) for r in read_rows(job / "metrics.csv") if r.get("train/loss")]
+    assert epochs == list(range(20))  # each epoch once
+    assert any("Requeued job" in p.read_text() for p in sweep.glob(".submitit/*/*_log.*"))
 
 
 @pytest.mark.e2e

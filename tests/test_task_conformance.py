@@ -73,6 +73,9 @@ def test_the_datamodule_model_kwargs_build_the_module_for_every_model(compose_cf
         assert loss.ndim == 0 and torch.isfinite(loss) and len(outputs) == len(targets)
         logged = {"val/loss", *module.val_metrics.keys()}
         assert cfg.task.monitor in logged, f"the module logs {sorted(logged)}"
+        for stage in ("train", "val", "test"):  # what the config check reads (METRICS)
+            built = {f"{stage}/loss", *getattr(module, f"{stage}_metrics").keys()}
+            assert set(type(module).logged(stage)) == built
 
 
 @pytest.mark.integration

@@ -59,6 +59,6 @@ def test_resuming_another_tasks_checkpoint_names_its_task_even_with_the_same_mod
         check_task(checkpoint, "x.ckpt", "series", "seqmodels.tasks.Forecaster")
     assert str(err.value) == (
         "ckpt_path=x.ckpt holds a Forecaster of task=sine, but this run is task=series: "
-        "resume it with task=sine, or start a new run"
+        "give a checkpoint of task=series, or task=sine"
     )
     check_task(checkpoint, "x.ckpt", "sine", "seqmodels.tasks.Forecaster")  # the same task

@@ -12,8 +12,8 @@ from seqmodels.sweeps.folders import job_folder
 from seqmodels.training.folder import config_subdir, run_folder_of
 
 
-def _run_dir(resume: str | None, ckpt_path: str | None, new: str) -> str:
-    folder = run_folder_of(resume, ckpt_path)
+def _run_dir(resume: str | None, new: str) -> str:
+    folder = run_folder_of(resume)
     return str(folder) if folder is not None else new
 
 

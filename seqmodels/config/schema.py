@@ -118,6 +118,38 @@ def check_config(cfg: DictConfig) -> None:
         node = OmegaConf.select(cfg, section)
         check_keys(node, cls, section, extra)
         check_node(node, signature_schema(cls), f"{section}.")
+    check_monitors(cfg)
+
+
+def check_monitors(cfg: DictConfig) -> None:
+    """Refuses what would stop a run at its first epoch's end: a `task.monitor` (what selects
+    the best checkpoint and stops early) or a scheduler's `monitor` that the task module never
+    logs, and validation switched off, or never reached, while the run monitors it."""
+    module = _target_class("task.module", cfg.task.module)
+    logged = module.logged("val") + module.logged("train") if hasattr(module, "logged") else None
+    monitors = {"task.monitor": cfg.task.monitor}
+    if cfg.get("scheduler") and "ReduceLROnPlateau" in str(cfg.scheduler.get("_target_")):
+        monitors["scheduler.monitor"] = cfg.scheduler.get("monitor", "val/loss")
+    for key, monitor in monitors.items():
+        if logged is not None and monitor not in logged:
+            raise ConfigError(
+                f"{key}={monitor} is not logged by {module.__name__}; choose one of "
+                f"{', '.join(logged)}"
+            )
+    trainer = cfg.trainer
+    validates = trainer.get("limit_val_batches", 1.0) not in (0, 0.0)
+    every, epochs = trainer.get("check_val_every_n_epoch", 1), trainer.max_epochs
+    if any(str(m).startswith("val/") for m in monitors.values()) and not validates:
+        raise ConfigError(
+            f"trainer.limit_val_batches={trainer.limit_val_batches} switches validation off, "
+            f"but the run chooses its best checkpoint and stops early by "
+            f"task.monitor={cfg.task.monitor}; give it validation batches (> 0)"
+        )
+    if isinstance(every, int) and every > epochs:
+        raise ConfigError(
+            f"trainer.check_val_every_n_epoch={every} > trainer.max_epochs={epochs}: no epoch "
+            "would validate, so no best checkpoint is chosen; validate at least once"
+        )
 
 
 def check_known(node: DictConfig, schema: type, prefix: str, sections: tuple[str, ...]) -> None:
@@ -304,14 +336,13 @@ def signature_schema(cls: type) -> type:
 
 def check_buildable(cfg: DictConfig) -> None:
     """Builds what costs nothing to build (the datamodule, which reads no data until used, the
-    network with stand-in sizes, the optimizer over one stand-in parameter and its scheduler),
-    so that their own checks run before anything is written. Raises ConfigError."""
-    import torch
+    network with stand-in sizes, the optimizer and its schedule over one stand-in parameter:
+    `check_schedule`), so that their own checks run before anything is written. Raises
+    ConfigError."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     from seqmodels.models import build_net
-    from seqmodels.tasks.base import build_optimizer, build_scheduler
 
     try:
         instantiate(cfg.task.datamodule)
@@ -322,16 +353,44 @@ def check_buildable(cfg: DictConfig) -> None:
     plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     net = build_net(plain["model"], output_size=2)
     check_precision(plain["trainer"].get("precision"), plain["trainer"].get("accelerator"), net)
+    check_schedule(plain, cfg.trainer.max_epochs)
+
+
+def check_schedule(plain: Mapping[str, Any], epochs: int) -> None:
+    """Builds the optimizer over one stand-in parameter, takes a step, and steps its scheduler
+    through the run's `epochs`: arguments the classes refuse (`betas=[0.9]`, `step_size=0`),
+    or a schedule whose learning rate turns negative or not finite (`gamma=-1`), raise
+    ConfigError naming the section and what it was given, before any training."""
+    import math
+
+    import torch
+
+    from seqmodels.tasks.base import LIGHTNING_SCHEDULER_KEYS, build_optimizer, build_scheduler
+
     parameter = torch.nn.Parameter(torch.zeros(1))
-    for section in ("optimizer", "scheduler"):
-        if not plain.get(section):
-            continue
-        try:
-            optimizer = build_optimizer(plain["optimizer"], [parameter])
-            if section == "scheduler":
-                build_scheduler(plain["scheduler"], optimizer)
-        except (TypeError, ValueError, KeyError) as err:
-            raise ConfigError(f"{section}: {_first_line(err)} ({_typed(plain[section])})") from None
+    parameter.grad = torch.ones(1)
+    section = "optimizer"
+    try:
+        optimizer = build_optimizer(plain["optimizer"], [parameter])
+        optimizer.step()
+        if not plain.get("scheduler"):
+            return
+        section = "scheduler"
+        scheduler, _ = build_scheduler(plain["scheduler"], optimizer)
+        for epoch in range(1, epochs + 1):
+            optimizer.step()  # an epoch's training, then its scheduler step
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(1.0)  # a validation loss that never improves: every reduction
+            else:
+                scheduler.step()
+            lr = optimizer.param_groups[0]["lr"]
+            if not (isinstance(lr, float | int) and math.isfinite(lr) and lr >= 0):
+                raise ValueError(f"its learning rate would be {lr} at epoch {epoch}")
+    except ConfigError:
+        raise
+    except Exception as err:  # the class's own refusal, whatever it raises
+        given = {k: v for k, v in plain[section].items() if k not in LIGHTNING_SCHEDULER_KEYS}
+        raise ConfigError(f"{section}: {_first_line(err)} ({_typed(given)})") from None
 
 
 def _first_line(err: BaseException) -> str:

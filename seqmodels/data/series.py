@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from seqmodels.data.windows import WindowDataModule
+from seqmodels.data.windows import WindowDataModule, check_trainable
 from seqmodels.errors import ConfigError
 
 SUFFIXES = (".csv", ".parquet")
@@ -36,9 +36,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     file, another format, or one that can't be read."""
     path = Path(path).expanduser()
     if not path.is_file():
+        where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
         raise ConfigError(
-            f"task.datamodule.path={path} does not exist; give a .csv or .parquet file "
-            "(or path=null for the sunspot numbers)"
+            f"task.datamodule.path={path} does not exist{where}; give a .csv or .parquet file "
+            "(or path=null for the sunspot numbers); a resumed run may be given where its data "
+            "is now"
         )
     if path.suffix.lower() not in SUFFIXES:
         raise ConfigError(
@@ -82,11 +84,7 @@ def read_series(path: str | Path, column: str | None) -> np.ndarray:
             f"{raw.iloc[row]!r}); choose a column of numbers"
         )
     values = numbers.to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        row = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ConfigError(
-            f"task.datamodule.column={column} of {path} has an infinite value at row {row}"
-        )
+    check_trainable(values, f"task.datamodule.column={column} of {path}")
     return values.astype(np.float32)
 
 

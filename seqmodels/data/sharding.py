@@ -70,3 +70,16 @@ def eval_loader(dataset: TensorDataset, batch_size: int) -> DataLoader:
     """Every sample in order, a whole batch sliced at a time (validation and test)."""
     batches = BatchSampler(SequentialSampler(dataset), batch_size, drop_last=False)
     return DataLoader(dataset, sampler=batches, batch_size=None)
+
+
+def worker_context(num_workers: int) -> Any:
+    """The multiprocessing context a DataLoader starts its `num_workers` processes with: the
+    standard library's default start method (fork on Linux before Python 3.14), named
+    explicitly. Inside a `hydra/launcher=joblib` job, joblib's loky workers make their own
+    method the default, which can't start a DataLoader's plain Process ("'Process' object has
+    no attribute 'env'"). None without workers."""
+    import multiprocessing
+
+    if num_workers == 0:
+        return None
+    return multiprocessing.get_context(multiprocessing.get_all_start_methods()[0])

@@ -10,7 +10,7 @@ from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from seqmodels.data.sharding import EpochBatches, train_loader
-from seqmodels.data.windows import WindowDataModule
+from seqmodels.data.windows import WindowDataModule, check_trainable
 from seqmodels.errors import ConfigError, check_positive
 
 
@@ -18,7 +18,8 @@ def sine_series(n_points: int, noise: float, seed: int) -> tuple[np.ndarray, np.
     """Returns (noisy, clean): `sin(pi * t * 2.025) + noise * U[0, 1)` for t = 0 .. n_points-1."""
     clean = np.sin(np.pi * np.arange(n_points) * 2.025)
     noisy = clean + noise * np.random.default_rng(seed).random(n_points)
-    return noisy.astype(np.float32), clean.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 turn inf: check_trainable says so
+        return noisy.astype(np.float32), clean.astype(np.float32)
 
 
 def fresh_noise_seed(seed: int, epoch: int) -> list[int]:
@@ -121,6 +122,13 @@ class SineDataModule(WindowDataModule):
     @property
     def values(self) -> np.ndarray:
         return self.series[0]
+
+    @cached_property
+    def sizes(self) -> dict[str, int]:
+        noise = self.hparams.noise
+        what = f"the sine series with task.datamodule.noise={noise}"
+        check_trainable(self.values, what, fix="lower task.datamodule.noise")
+        return super().sizes
 
     def fresh_train_windows(self) -> FreshNoiseWindows:
         """The training stretch's clean signal, as windows with new noise each epoch."""

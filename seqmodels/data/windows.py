@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import DataLoader, TensorDataset
 
 from seqmodels.data.sharding import eval_loader, train_loader
-from seqmodels.errors import ConfigError, check_positive
+from seqmodels.errors import ConfigError, check_positive, rounded_up
 
 SPLITS = ("train", "val", "test")
 
@@ -23,12 +23,45 @@ def split_count(size: int | float, total: int, field: str) -> int:
         if (count := int(round(size * total))) == 0:
             raise ConfigError(
                 f"task.datamodule.{field}={size} leaves no windows ({size} of {total} rounds to "
-                f"0); give a fraction of at least {0.5 / total:.2g}, or a count"
+                f"0); give a fraction of at least {rounded_up(1 / total):g}, or a count"
             )
         return count
     if isinstance(size, int) and size > 0:
         return size
     raise ConfigError(f"task.datamodule.{field}={size} must be a count > 0 or a fraction in (0, 1)")
+
+
+# Training computes in float32: values beyond its range are infinite, and squared errors of
+# values further apart than its square root overflow the MSE loss.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_SPAN = FLOAT32_MAX**0.5 / 2  # predictions start within the values' span; errors stay in 2x
+
+
+def check_trainable(values: np.ndarray, what: str, fix: str = "rescale the column") -> None:
+    """Refuses a series a forecaster can't train on or be scored by, in one line naming
+    `what`: an infinite value, a value beyond float32, values whose squared errors overflow
+    float32 (the loss would be inf at the first step, which reads as a learning rate far too
+    high), or a constant series (nothing to forecast; the naive forecast is exact). `fix`
+    says what to change."""
+    bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
+    if len(bad):
+        row = int(bad[0])
+        raise ConfigError(
+            f"{what} has the value {values[row]:g} at row {row}, beyond the float32 range "
+            f"(+-{FLOAT32_MAX:.3g}) that training computes in; {fix}"
+        )
+    low, high = float(values.min()), float(values.max())
+    if high - low > MAX_SPAN:
+        raise ConfigError(
+            f"{what} spans {low:g} to {high:g}: squared errors that far apart overflow float32 "
+            f"(the MSE loss), which needs a span below {MAX_SPAN:.2g}; {fix}"
+        )
+    if high == low:
+        raise ConfigError(
+            f"{what} is constant ({low:g} in all {len(values)} rows): there is nothing to "
+            "forecast, and the naive forecast it is judged against is exact; choose a column "
+            "that varies"
+        )
 
 
 class WindowDataModule(L.LightningDataModule):

@@ -54,14 +54,16 @@ class ForecastReference(Callback):
         model_mse = float(np.mean((predictions - truth) ** 2))
         # Every process evaluates the whole test set: the values agree, the mean keeps them.
         module.log(f"test/{self.name}_mse", reference_mse, sync_dist=True)
-        module.log(f"test/mse_over_{self.name}", model_mse / reference_mse, sync_dist=True)
+        # undefined (null in metrics.json) where the reference is exact on the test windows
+        ratio = model_mse / reference_mse if reference_mse > 0 else float("nan")
+        module.log(f"test/mse_over_{self.name}", ratio, sync_dist=True)
         if self.plot and trainer.is_global_zero:
             times = datamodule.target_times("test")
             path = Path(trainer.default_root_dir) / self.plot
             title = (
                 f"{module.model_name}, seed {datamodule.seed}, "
                 f"{trainer.current_epoch} epochs: test MSE {model_mse:.4g} "
-                f"({model_mse / reference_mse:.3g}x the {self.name}'s {reference_mse:.4g})"
+                f"({ratio:.3g}x the {self.name}'s {reference_mse:.4g})"
             )
             plot_forecast(
                 times, truth, predictions, reference, path, self.label, title,

@@ -1,5 +1,6 @@
 """What a multirun may start, decided before Hydra starts: `check_multirun` refuses a multirun
-that would start DDP processes wrongly."""
+that would start DDP processes wrongly (from the command line), `check_job_processes` the same
+for each job's composed config (devices or nodes that make Lightning start processes)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,38 @@ def check_multirun(values: Mapping[str, Sequence[str]], flags: Sequence[str], co
             "processes with the whole sweep; run the DDP jobs one by one, or with "
             "hydra/launcher=slurm (SLURM starts one process per device: "
             "hydra.launcher.tasks_per_node=devices)"
+        )
+
+
+def job_processes(trainer: Mapping[str, Any]) -> str | None:
+    """The setting that makes Lightning start more than one process for a job (a DDP strategy,
+    several devices, several nodes), as `key=value`, or None for one process."""
+    strategy, devices = str(trainer.get("strategy") or ""), trainer.get("devices", 1)
+    several = (
+        (isinstance(devices, int) and (devices > 1 or devices == -1))
+        or (isinstance(devices, str) and (devices == "-1" or "," in devices.strip(",")))
+        or (isinstance(devices, Sequence) and not isinstance(devices, str) and len(devices) > 1)
+    )
+    if "ddp" in strategy:
+        return f"trainer.strategy={strategy}"
+    if several:
+        return f"trainer.devices={devices}"
+    if int(trainer.get("num_nodes") or 1) > 1:
+        return f"trainer.num_nodes={trainer.get('num_nodes')}"
+    return None
+
+
+def check_job_processes(trainer: Mapping[str, Any], launcher: str) -> None:
+    """Raises ConfigError for a multirun job whose Trainer would start processes of its own
+    under a launcher that doesn't start them (each would run the whole sweep's command; in a
+    search, a study of its own: 2 trials became 4, all failed)."""
+    setting = job_processes(trainer)
+    if setting and launcher not in SLURM_LAUNCHERS:
+        raise ConfigError(
+            f"{setting} in a multirun under hydra/launcher={launcher} would start each job's "
+            "extra processes with the whole sweep's command (in a search, a study each); "
+            "train on one device per job, run it as a single run, or use hydra/launcher=slurm "
+            "(hydra.launcher.tasks_per_node=devices)"
         )
 
 

@@ -45,13 +45,14 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from seqmodels.errors import ConfigError
 from seqmodels.files import write_text
 from seqmodels.plots.search import plot_search
+from seqmodels.sweeps.folders import SweepFolder
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,9 @@ def open_study(
     direction: str,
     sampler: DictConfig | None = None,
     pruner: DictConfig | None = None,
-    seed_offset: int = 0,
 ) -> optuna.Study:
-    """Creates the study in `storage` (a database URL) or loads it if it exists. The sampler's
-    `seed` is offset by the trials already stored plus `seed_offset`, so a resumed search or a
-    second worker does not draw the first trials' values again."""
+    """Creates the study in `storage` (a database URL) or loads it if it exists; ConfigError in
+    one line for a storage that can't be opened or a stored study of the other direction."""
     for attempt in range(5):
         try:
             study = optuna.create_study(
@@ -130,28 +129,120 @@ def open_study(
                 load_if_exists=True,
             )
             break
-        except SQLAlchemyError:  # workers started together race to create the tables
-            if attempt == 4:
-                raise
+        except SQLAlchemyError as err:  # workers started together race to create the tables
+            if attempt == 4 or not _racing(err):
+                raise storage_error(storage, err) from None
             time.sleep(0.5 + random.random())
-    if study.direction.name.lower() != direction:
-        raise ConfigError(
-            f"hydra.sweeper.direction={direction}: study {study_name} in {masked(storage)} "
-            f"{study.direction.name.lower()}s; give the same direction or another study_name"
-        )
+    check_direction(study, direction, storage)
     if sampler is not None:
-        kwargs = {}
-        if sampler.get("seed") is not None:
-            kwargs["seed"] = int(sampler.seed) + len(study.trials) + seed_offset
-        study.sampler = instantiate(sampler, **kwargs)
+        study.sampler = make_sampler(sampler, 0)
     if pruner is not None:
         study.pruner = instantiate(pruner)
     return study
 
 
+def make_sampler(sampler: DictConfig, trial_number: int) -> Any:
+    """The sampler for one trial: its `seed` offset by the trial's number, which the storage
+    gives each trial once in a study, so that no two trials (of one worker, of two workers on
+    one study, of a resumed search) ever draw with the same seed."""
+    if sampler.get("seed") is None:
+        return instantiate(sampler)
+    return instantiate(sampler, seed=int(sampler.seed) + trial_number)
+
+
+def check_direction(study: optuna.Study, direction: str, storage: str) -> None:
+    if study.direction.name.lower() != direction:
+        raise ConfigError(
+            f"hydra.sweeper.direction={direction}: study {study.study_name} in {masked(storage)} "
+            f"{study.direction.name.lower()}s; give the same direction or another study_name"
+        )
+
+
+def check_space(study: optuna.Study, space: Mapping[str, BaseDistribution]) -> None:
+    """Refuses a search space other than the one the stored trials were drawn from (Optuna
+    would stop at the first trial, after the search had started writing)."""
+    for trial in study.trials:
+        stored = trial.distributions
+        if not stored:  # queued with fixed values only
+            continue
+        for name in sorted(set(stored) | set(space)):
+            if stored.get(name) != space.get(name):
+                raise ConfigError(
+                    f"the search space of study {study.study_name} changed since its trials "
+                    f"were drawn: {name} was {_shown(stored.get(name))}, now "
+                    f"{_shown(space.get(name))}; search it as it was, or give another "
+                    "hydra.sweeper.study_name (or sweep folder)"
+                )
+
+
+def _shown(dist: BaseDistribution | None) -> str:
+    return "not searched" if dist is None else repr(dist)
+
+
+def storage_error(storage: str, err: BaseException) -> ConfigError:
+    """One line for a storage URL that can't be opened."""
+    why = (str(getattr(err, "orig", None) or err).splitlines() or [type(err).__name__])[0]
+    return ConfigError(
+        f"hydra.sweeper.storage={masked(storage)} can't be opened ({why[:160]}); give a "
+        "database URL the search can reach: sqlite:////path/in/an/existing/folder/study.db, "
+        "or postgresql://user@host/database"
+    )
+
+
+def _racing(err: SQLAlchemyError) -> bool:
+    """Whether creating the study's tables failed because another worker did it meanwhile."""
+    return isinstance(err, IntegrityError | OperationalError) and "unable to open" not in str(err)
+
+
+def check_study(config: DictConfig) -> None:
+    """For a search, before anything is written (ConfigCheck.on_multirun_start): its settings,
+    the storage opens, and a study it already holds has the same direction and search space.
+    Raises ConfigError."""
+    sweeper = config.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).startswith(
+        ("hydra_plugins.seqmodels_search", "seqmodels.sweeps.search")
+    ):
+        return
+    direction = str(sweeper.direction)
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"hydra.sweeper.direction={direction}: give minimize or maximize")
+    storage = sweeper.get("storage")
+    if not storage:
+        stored = Path(str(config.hydra.sweep.dir)) / STUDY_FILE
+        if not stored.is_file():
+            return  # a new search: its study is made in its new folder
+        storage = f"sqlite:///{stored.resolve()}"
+    try:
+        optuna.storages.RDBStorage(str(storage))  # opens the database, makes the tables
+        study = optuna.load_study(study_name=str(sweeper.study_name), storage=str(storage))
+    except KeyError:  # no such study yet
+        return
+    except (SQLAlchemyError, ValueError) as err:
+        raise storage_error(str(storage), err) from None
+    check_direction(study, direction, str(storage))
+    arguments = [*(f"{k}={v}" for k, v in (sweeper.get("params") or {}).items())]
+    space, _ = search_space([*arguments, *config.hydra.overrides.task])
+    check_space(study, space)
+
+
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Draws `name` from `dist` through the trial's public suggest API (a queued trial gets
+    its fixed value)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"no suggest for {dist!r}")
+
+
 def masked(url: str) -> str:
     """A storage URL without its password, for logs and results files."""
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):  # not a URL at all: nothing to hide
+        return url
 
 
 class Search(Sweeper):
@@ -204,17 +295,15 @@ class Search(Sweeper):
         elif self.pruner is not None:  # its jobs run in other processes, away from the trials
             log.warning("hydra/launcher=%s: trials run without pruning", launcher)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        storage = self.storage or f"sqlite:///{self.sweep_dir / STUDY_FILE}"
+        try:  # all that can refuse a search, before it rewrites anything
+            study = open_study(storage, self.study_name, self.direction, self.sampler, self.pruner)
+            check_space(study, space)
+        except ConfigError as err:  # Hydra would print a traceback for it
+            raise SystemExit(f"error: {err}") from None
+        self.folder_id = SweepFolder(self.sweep_dir).id
         # the command, as Hydra's own sweeper keeps it: resume_sweep= reads it back
         write_text(self.sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
-        storage = self.storage or f"sqlite:///{self.sweep_dir / STUDY_FILE}"
-        study = open_study(
-            storage,
-            self.study_name,
-            self.direction,
-            self.sampler,
-            self.pruner,
-            seed_offset=os.getpid() if self.storage else 0,  # workers must not draw alike
-        )
         remaining = self.n_trials
         if self.config.get("resume_sweep"):
             remaining -= self._resume(study)
@@ -226,27 +315,52 @@ class Search(Sweeper):
             max(remaining, 0),
         )
         while remaining > 0:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
-            for trial in trials:
-                trial.set_user_attr("sweep_dir", str(self.sweep_dir))
-                trial.set_user_attr("worker", WORKER)
-                if "job" not in trial.user_attrs:  # a re-run keeps its folder
-                    trial.set_user_attr("job", trial.number)
+            trials = [self._ask(study, space) for _ in range(min(self.n_jobs, remaining))]
             self._run(study, trials, fixed)
             remaining -= len(trials)
         self._write_results(study, storage)
         return study
 
+    def _ask(self, study: optuna.Study, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+        """A new trial (a queued re-run first), marked as this folder's, its values drawn by a
+        sampler seeded for its number alone."""
+        trial = study.ask()  # its number is given once in the study, whoever asks
+        trial.set_user_attr("sweep_id", self.folder_id)
+        trial.set_user_attr("sweep_dir", str(self.sweep_dir))
+        trial.set_user_attr("worker", WORKER)
+        if "job" not in trial.user_attrs:  # a re-run keeps its folder
+            trial.set_user_attr("job", trial.number)
+        if self.sampler is not None:
+            study.sampler = make_sampler(self.sampler, trial.number)
+        for name, dist in space.items():
+            suggest(trial, name, dist)
+        return trial
+
+    def _mine(self, study: optuna.Study) -> list[FrozenTrial]:
+        """This search's trials: every one in its own folder's optuna.db; in a shared storage,
+        those that name this folder (by its id, which moves with it)."""
+        if not self.storage:
+            return list(study.trials)
+        return [
+            t
+            for t in study.trials
+            if t.user_attrs.get("sweep_id") == self.folder_id
+            or t.user_attrs.get("sweep_dir") == str(self.sweep_dir)
+        ]
+
     def _resume(self, study: optuna.Study) -> int:
-        """Marks this folder's trials left running by a killed search as failed and queues
-        their values again for their own folders; returns how many trials it finished."""
-        mine = [t for t in study.trials if t.user_attrs.get("sweep_dir") == str(self.sweep_dir)]
+        """Marks this search's trials left running by a killed search as failed and queues
+        their values again for their own folders (no other process runs them: resume_sweep=
+        holds the sweep folder alone); returns how many trials it finished."""
+        mine = self._mine(study)
         done = [t for t in mine if t.state in FINISHED and not t.user_attrs.get("interrupted")]
         for t in mine:
             if t.state == TrialState.RUNNING:  # (Optuna has no public setter for a stored trial)
                 study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
                 study.tell(t.number, state=TrialState.FAIL)
-                study.enqueue_trial(t.params, user_attrs={"job": t.user_attrs["job"]})
+                values = {**t.system_attrs.get("fixed_params", {}), **t.params}
+                again = {"job": t.user_attrs.get("job", t.number), "sweep_id": self.folder_id}
+                study.enqueue_trial(values, user_attrs=again)
                 log.info("Trial %d was interrupted: its values run again", t.number)
         return len(done)
 

@@ -4,9 +4,10 @@ per-epoch metrics, and the optimizer and scheduler from plain config."""
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, ClassVar, cast
 
 import lightning as L
 import torch
@@ -36,6 +37,9 @@ class SeqModule(L.LightningModule):
     (what a plateau scheduler watches, default "val/loss") are Lightning's, not the scheduler's.
     """
 
+    # The metrics each stage logs besides `<stage>/loss` (its MetricCollection's names): what
+    # task.monitor and a scheduler's monitor may name (seqmodels.config.schema checks them).
+    METRICS: ClassVar[dict[str, tuple[str, ...]]] = {stage: () for stage in STAGES}
     task: str | None = None  # the task's name, recorded in checkpoints (set by the pipeline)
     hparams: AttributeDict  # the arguments, by save_hyperparameters
     net: nn.Module  # set by each task's module, with build_net
@@ -53,6 +57,11 @@ class SeqModule(L.LightningModule):
         self.train_loss, self.val_loss, self.test_loss = (
             MeanMetric(nan_strategy="disable") for _ in STAGES
         )
+
+    @classmethod
+    def logged(cls, stage: str) -> list[str]:
+        """The names a stage logs each epoch: `val/loss`, `val/mse`, ..."""
+        return [f"{stage}/{name}" for name in ("loss", *cls.METRICS[stage])]
 
     def _loss_and_outputs(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
         """The batch's mean loss, and the outputs and targets its metrics take."""
@@ -161,6 +170,18 @@ class SeqModule(L.LightningModule):
         if not self.hparams.get("scheduler"):
             return optimizer
         scheduler, lightning_keys = build_scheduler(self.hparams.scheduler, optimizer)
+        monitor = str(lightning_keys.get("monitor"))
+        if (
+            isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            and lightning_keys["interval"] == "epoch"
+            and monitor.startswith("val/")
+            and self._trainer is not None
+        ):
+            # A plateau of a validation metric steps after the epochs that validate: with
+            # check_val_every_n_epoch=2, after every second one (Lightning's `frequency`;
+            # stepping in between finds no validation value and stops the run).
+            every = self._trainer.check_val_every_n_epoch or 1
+            lightning_keys["frequency"] = math.lcm(int(lightning_keys.get("frequency", 1)), every)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
 
 

@@ -11,10 +11,24 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
+from torchmetrics.utilities import dim_zero_cat
 
 from seqmodels.data.text import UNK_ID, pad_batch, tokenize
 from seqmodels.models import build_net
 from seqmodels.tasks.base import SeqModule
+
+
+class DefinedAUROC(BinaryAUROC):
+    """BinaryAUROC that is NaN (null in metrics.json) where the targets hold one class only: the
+    area under the ROC curve needs both (torchmetrics returns 0.0 there, with a warning, which
+    reads as a model that ranks every review backwards)."""
+
+    def compute(self) -> Tensor:  # type: ignore[override]  # as BinaryAUROC.compute: a Tensor
+        # (the states are synced across processes before compute runs)
+        target = dim_zero_cat(self.target) if self.target else torch.empty(0)
+        if target.numel() == 0 or bool(target.min() == target.max()):
+            return torch.tensor(float("nan"), device=self.device)
+        return super().compute()
 
 
 class SentimentClassifier(SeqModule):
@@ -23,6 +37,8 @@ class SentimentClassifier(SeqModule):
     The vocabulary is a hyperparameter (a plain list of words), so a checkpoint carries all it
     needs to classify raw text with `predict`.
     """
+
+    METRICS = {"train": ("acc",), "val": ("acc", "f1", "auroc"), "test": ("acc", "f1", "auroc")}
 
     def __init__(
         self,
@@ -41,7 +57,7 @@ class SentimentClassifier(SeqModule):
             {
                 "acc": BinaryAccuracy(validate_args=False),
                 "f1": BinaryF1Score(validate_args=False),
-                "auroc": BinaryAUROC(validate_args=False),
+                "auroc": DefinedAUROC(validate_args=False),
             }
         )
         self.train_metrics = MetricCollection(

@@ -12,7 +12,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from seqmodels.errors import ConfigError
 from seqmodels.models import build_net
-from seqmodels.tasks.base import SeqModule
+from seqmodels.tasks.base import STAGES, SeqModule
 
 SCALINGS = ("window", "global")
 
@@ -28,6 +28,8 @@ class Forecaster(SeqModule):
     the training stretch never reached. `window` is the window length the model was trained
     on (from the data), which `predict` checks; None accepts any length.
     """
+
+    METRICS = {stage: ("mse", "mae") for stage in STAGES}
 
     def __init__(
         self,

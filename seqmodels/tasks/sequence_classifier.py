@@ -11,11 +11,13 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqmodels.models import build_net
-from seqmodels.tasks.base import SeqModule
+from seqmodels.tasks.base import STAGES, SeqModule
 
 
 class SequenceClassifier(SeqModule):
     """Logits over `n_classes` for each sequence of token ids, trained with cross-entropy."""
+
+    METRICS = {stage: ("acc",) for stage in STAGES}
 
     def __init__(
         self,

@@ -5,10 +5,12 @@ score a run are in seqmodels.evaluation; the console's epoch lines in training/c
 
 from __future__ import annotations
 
+import errno
 import itertools
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -267,11 +269,32 @@ def checkpoint_names(checkpoint: dict[str, Any]) -> set[str]:
 
 
 class Diverged(RuntimeError):
-    """The training loss (or the monitored validation metric) stopped being a finite number."""
+    """The training loss (or the monitored validation metric) stopped being a finite number.
+    `before_any_update`: it was not finite before the first optimizer step, so the learning
+    rate can't be the cause (the data, or the model's settings, are)."""
 
-    def __init__(self, value: float, epoch: int, step: int, what: str = "training loss") -> None:
-        super().__init__(f"the {what} is {value} at epoch {epoch}, step {step}")
+    def __init__(
+        self,
+        value: float,
+        epoch: int,
+        step: int,
+        what: str = "training loss",
+        before_any_update: bool = False,
+    ) -> None:
+        when = " before any update" if before_any_update else ""
+        super().__init__(f"the {what} is {value} at epoch {epoch}, step {step}{when}")
         self.value, self.epoch, self.step, self.what = value, epoch, step, what
+        self.before_any_update = before_any_update
+
+    def advice(self, lr: Any) -> str:
+        """What to change: the data when nothing had trained yet, else the step size."""
+        if self.before_any_update:
+            return (
+                "the weights had not been updated yet, so the learning rate is not the cause: "
+                "check the data (values too large for float32, or whose squares overflow it) "
+                "and the model's settings"
+            )
+        return f"lower optimizer.lr (now {lr}) or set task.gradient_clip_val"
 
 
 def host_reads_are_free(device: torch.device) -> bool:
@@ -297,6 +320,11 @@ class StopOnDivergence(Callback):
         self._first_bad: torch.Tensor | None = None  # index of the first non-finite loss, or -1
         self._index: torch.Tensor | None = None  # batches since the last check, on the device
         self._steps: list[int] = []  # the global step after each of those batches
+        self._starts: list[int] = []  # and before each (0: no update had been made yet)
+        self._batch_start_step = 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        self._batch_start_step = trainer.global_step  # the optimizer steps taken before it
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -305,11 +333,12 @@ class StopOnDivergence(Callback):
         if self._first_bad is None or self._index is None or self._index.device != loss.device:
             self._first_bad = torch.full((), -1, device=loss.device, dtype=torch.long)
             self._index = torch.zeros((), device=loss.device, dtype=torch.long)
-            self._steps = []
+            self._steps, self._starts = [], []
         bad = ~torch.isfinite(loss.detach()) & (self._first_bad < 0)
         self._first_bad = torch.where(bad, self._index, self._first_bad)
         self._index.add_(1)
         self._steps.append(trainer.global_step)
+        self._starts.append(self._batch_start_step)
         free = host_reads_are_free(loss.device)
         if free or trainer.global_step % trainer.log_every_n_steps == 0:
             self._check(trainer, loss)
@@ -332,9 +361,13 @@ class StopOnDivergence(Callback):
         index = int(self._first_bad)  # the host read: it waits for the queued steps
         if index >= 0:
             value = float(loss.detach()) if loss is not None else math.nan
-            raise Diverged(value, trainer.current_epoch, self._steps[index])
+            first = self._starts[index] == 0
+            raise Diverged(
+                value, trainer.current_epoch, self._steps[index], before_any_update=first
+            )
         self._index.zero_()
         self._steps.clear()
+        self._starts.clear()
 
 
 class Interrupted(Callback):
@@ -381,4 +414,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            try:
+                torch.save(checkpoint, tmp)
+            except RuntimeError as err:  # torch's zip writer reports a full disk as its own
+                if shutil.disk_usage(tmp.parent).free < FULL_DISK_BYTES:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
+                raise
+
+
+FULL_DISK_BYTES = 1 << 20  # less free than this after a failed checkpoint write: a full disk

@@ -17,7 +17,7 @@ import socket
 import traceback
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -28,6 +28,7 @@ from seqmodels.files import TMP_SUFFIX, write_json, write_text
 STATUSES = ("ok", "failed", "diverged", "unfinished")
 FAILED = ("failed", "diverged")  # statuses a sweep counts as failed jobs
 
+RESERVE_BYTES = 64 * 1024  # what a failure record needs, many times over
 _held_locks: dict[Path, IO[str]] = {}  # run folders this process holds, open for its life
 _saved_config_here: dict[str, bool] = {}  # output dirs whose .hydra/ Hydra writes this time
 
@@ -46,12 +47,73 @@ def scheduler_restarts() -> int:
     return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
 
 
+def scheduler_job() -> str | None:
+    """The id the scheduler gave this job, the same across its restarts: submitit's (SLURM's
+    job and array task, or the local executor's), else SLURM's own; None outside a job."""
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        try:
+            import submitit
+
+            return str(submitit.JobEnvironment().job_id)
+        except Exception:  # not inside a job submitit started
+            pass
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
 def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 class FolderInUse(ConfigError):
     """Another live process holds the run folder."""
+
+
+def hold(folder: Path, what: str, shared: bool = False) -> None:
+    """Holds `folder` (its `.lock`, an OS file lock) for this process's life; FolderInUse naming
+    the holder when another process holds it. `shared`: other shared holders may hold it too
+    (the workers of one search share their sweep folder), an exclusive one may not."""
+    key = folder.resolve() if folder.exists() else folder.absolute()
+    if key in _held_locks:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held open on purpose)
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        check_free(folder, what)  # names the holder
+        raise FolderInUse(f"{what} {folder} is in use by another process") from None
+    if not shared:  # the holder's line; shared holders add theirs
+        handle.seek(0)
+        handle.truncate()
+    job = scheduler_job()
+    as_job = f" as job {job}" if job else ""
+    handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}{as_job}\n")
+    handle.flush()
+    _held_locks[folder.resolve()] = handle
+
+
+def holder(folder: Path) -> str | None:
+    """Who holds `folder` now ("process 123 on host since ..."), or None; takes nothing."""
+    lock_file = folder / ".lock"
+    if folder.resolve() in _held_locks or not lock_file.is_file():
+        return None
+    with open(lock_file) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines = handle.read().strip().splitlines()
+            return lines[-1] if lines else "another process"
+    return None
+
+
+def check_free(folder: Path, what: str) -> None:
+    """Raises FolderInUse, naming the holder, if another live process holds `folder`."""
+    if who := holder(folder):
+        raise FolderInUse(
+            f"{what} {folder} is in use by {who}; wait for it to end (or stop it), or choose "
+            "another folder"
+        )
 
 
 class RunFolder:
@@ -84,6 +146,10 @@ class RunFolder:
     def lock_file(self) -> Path:
         return self.path / ".lock"
 
+    @property
+    def reserve_file(self) -> Path:
+        return self.path / ".reserve"
+
     def is_run(self) -> bool:
         """Whether the folder holds a run's saved config (Hydra's `.hydra/config.yaml`)."""
         return self.config_file.is_file()
@@ -94,13 +160,32 @@ class RunFolder:
 
     # --- what the run is ------------------------------------------------------------------
     def saved_config(self) -> DictConfig:
-        """The config the run was composed with when it first started."""
-        return cast(DictConfig, OmegaConf.load(self.config_file))
+        """The config the run was composed with when it first started; ConfigError, in one
+        line, when it is not a readable YAML mapping."""
+        try:
+            config = OmegaConf.load(self.config_file)
+        except Exception as err:  # yaml's or OmegaConf's parse errors, an unreadable file
+            raise self._unreadable(self.config_file, err) from None
+        if not isinstance(config, DictConfig):
+            raise self._unreadable(self.config_file, ValueError("not a mapping of settings"))
+        return config
 
     def saved_choices(self) -> dict[str, Any]:
-        """The config group choices it ran with (task, model, trainer, ...)."""
-        hydra_yaml = yaml.safe_load((self.path / ".hydra" / "hydra.yaml").read_text())
-        return dict(hydra_yaml["hydra"]["runtime"]["choices"])
+        """The config group choices it ran with (task, model, trainer, ...); ConfigError when
+        hydra.yaml can't be read."""
+        path = self.path / ".hydra" / "hydra.yaml"
+        try:
+            return dict(yaml.safe_load(path.read_text())["hydra"]["runtime"]["choices"])
+        except Exception as err:
+            raise self._unreadable(path, err) from None
+
+    def _unreadable(self, path: Path, err: BaseException) -> ConfigError:
+        why = " ".join(str(err).split())[:160] or type(err).__name__
+        return ConfigError(
+            f"the run in {self.path} can't be continued: {path} is not readable YAML ({why}); "
+            "restore it from a copy, or start a new run (ckpt_path= its last.ckpt keeps the "
+            "weights)"
+        )
 
     def saved_overrides(self) -> list[str]:
         """The overrides typed when it started."""
@@ -131,42 +216,43 @@ class RunFolder:
     def lock(self) -> None:
         """Holds the folder for this process's life: a second process stops with FolderInUse,
         naming the holder. The OS drops the lock when the holder dies, however it dies, so a
-        killed run's folder is never blocked."""
-        key = self.path.resolve()
-        if key in _held_locks:
+        killed run's folder is never blocked. Also sets disk space aside (`.reserve`) for the
+        run's metrics.json, so that a run stopped by a full disk still records why."""
+        if self.held():
             return
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_file, "a+")  # noqa: SIM115 (held open on purpose)
+        hold(self.path, "run folder")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            self.check_free()  # names the holder
-            raise FolderInUse(f"run folder {self.path} is in use by another process") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()} on {socket.gethostname()} since {now()}\n")
-        handle.flush()
-        _held_locks[key] = handle
+            self.reserve_file.write_bytes(bytes(RESERVE_BYTES))
+        except OSError:  # already full: the run will say so at its first write
+            self.reserve_file.unlink(missing_ok=True)
+
+    def held(self) -> bool:
+        """Whether this process holds the folder."""
+        return self.path.resolve() in _held_locks
+
+    def restarted_here(self) -> bool:
+        """Whether this job is its scheduler's restart of the run in this folder: SLURM counts a
+        restart (a requeue, a preemption, a time limit), or the folder was last held by this
+        same scheduler job (submitit requeues a local job past `timeout_min` in the same job,
+        with no count). A restarted job runs the same command: it continues its run here."""
+        if not self.is_run():
+            return False
+        if scheduler_restarts() > 0:
+            return True
+        job = scheduler_job()
+        try:
+            held_by = self.lock_file.read_text().strip()
+        except OSError:
+            return False
+        return job is not None and held_by.endswith(f" as job {job}")
 
     def holder(self) -> str | None:
         """Who holds the folder now ("process 123 on host since ..."), or None; takes nothing."""
-        if self.path.resolve() in _held_locks or not self.lock_file.is_file():
-            return None
-        with open(self.lock_file) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return handle.read().strip() or "another process"
-        return None
+        return holder(self.path)
 
     def check_free(self) -> None:
         """Raises FolderInUse, naming the holder, if another live process holds the folder."""
-        if holder := self.holder():
-            raise FolderInUse(
-                f"run folder {self.path} is in use by {holder}; wait for it to end (or stop "
-                "it), or choose another folder"
-            )
+        check_free(self.path, "run folder")
 
     # --- tidying up -----------------------------------------------------------------------
     def remove_partial_writes(self) -> list[Path]:
@@ -210,7 +296,7 @@ class RunFolder:
             return
         if self.path.resolve() == Path.cwd().resolve():
             return
-        if {p.name for p in self.path.iterdir()} - {".hydra", ".lock", "train.log"}:
+        if {p.name for p in self.path.iterdir()} - {".hydra", ".lock", ".reserve", "train.log"}:
             return
         shutil.rmtree(self.path)
         cwd, parent = Path.cwd().resolve(), self.path.resolve().parent
@@ -220,7 +306,9 @@ class RunFolder:
 
     # --- what it writes -------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        """metrics.json, strict JSON, written whole or not at all."""
+        """metrics.json, strict JSON, written whole or not at all (in the space the reserve
+        kept, when the disk filled up)."""
+        self.reserve_file.unlink(missing_ok=True)
         write_json(self.metrics_file, metrics)
 
     def record_failure(
@@ -254,16 +342,22 @@ def model_name(cfg: DictConfig) -> str | None:
 # --- Which folder a run writes (conf/train.yaml's resolvers: seqmodels/cli/resolvers.py) ----
 
 
-def run_folder_of(resume: str | None, ckpt_path: str | None) -> Path | None:
-    """The run folder a run continues in: `resume=`'s, or the one whose checkpoints/ holds
-    `ckpt_path=` (a checkpoint from elsewhere starts a new run from its state)."""
-    if resume:
-        return Path(resume)
-    if ckpt_path and Path(ckpt_path).parent.name == "checkpoints":
-        folder = Path(ckpt_path).parent.parent
-        if (folder / ".hydra" / "config.yaml").is_file():
-            return folder
-    return None
+def run_folder_of(resume: str | None) -> Path | None:
+    """The run folder `resume=` continues in: the folder itself, or the run whose checkpoints/
+    holds the checkpoint it names (`resume=RUN/checkpoints/interrupted.ckpt`). (`ckpt_path=`
+    starts a new run, in a folder of its own, from a checkpoint's weights.)"""
+    if not resume:
+        return None
+    path = Path(resume)
+    if path.suffix == ".ckpt" and path.parent.name == "checkpoints":
+        return path.parent.parent
+    return path
+
+
+def resume_checkpoint(resume: str | None) -> Path | None:
+    """The checkpoint `resume=` names, where it names one rather than a run folder."""
+    folder = run_folder_of(resume)
+    return Path(str(resume)) if folder is not None and Path(str(resume)) != folder else None
 
 
 def config_subdir(output_dir: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import math
@@ -19,13 +20,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from seqmodels.config.keys import RUN_KEYS
 from seqmodels.errors import ConfigError
 from seqmodels.training import console
-from seqmodels.training.callbacks import Diverged
+from seqmodels.training.callbacks import Diverged, resume_command
 from seqmodels.training.folder import (
     FolderInUse,
     RunFolder,
     config_saved_now,
     is_main_process,
     run_folder_of,
+    scheduler_job,
     scheduler_restarts,
 )
 from seqmodels.training.pipeline import main_metric, train
@@ -93,7 +95,7 @@ def run_job(cfg: DictConfig) -> float:
     """One Hydra job (a run, or one job of a sweep) in the folder Hydra gave it; returns the
     value a sweeper optimizes.
 
-    A run that continues (`resume=`, a `ckpt_path=` in a run's folder, a job of `resume_sweep=`,
+    A run that continues (`resume=`, a job of `resume_sweep=`,
     and every DDP process but rank 0) takes its folder's own saved config, with the typed
     overrides that `training.resuming.RESUME_OVERRIDES` allows. A single run stops with one line,
     `error: ...`, for bad input (and removes the folder Hydra made for it), a folder another
@@ -115,27 +117,71 @@ def run_job(cfg: DictConfig) -> float:
     except (FolderInUse, Diverged, ConfigError) as err:
         if isinstance(err, ConfigError) and not isinstance(err, FolderInUse):
             if multirun:
-                folder.record_failure(cfg, err)
+                record(folder, cfg, err)
             elif config_saved_now(folder.path) and is_main_process():
                 folder.remove_unstarted()  # refused before it started: no junk folder
         line = f"error: {err}"
         if isinstance(err, Diverged):
-            line += (
-                f"; stopped (metrics.json says diverged). Lower optimizer.lr "
-                f"(now {OmegaConf.select(cfg, 'optimizer.lr')}) or set task.gradient_clip_val"
-            )
+            advice = err.advice(OmegaConf.select(cfg, "optimizer.lr"))
+            line += f"; stopped (metrics.json says diverged): {advice}"
         if not multirun:
             raise SystemExit(line) from None
         log.error("job %s: %s", hydra_cfg.job.num, line)
         return math.nan  # a failed trial for a sweeper; the other jobs go on
+    except OSError as err:  # the disk: full, read-only, not ours; no fault of the code
+        record(folder, cfg, err)
+        line = f"error: {disk_error(err)}; then continue with: {resume_command(folder.path)}"
+        if err.errno not in DISK_ERRORS:
+            raise
+        if not multirun:
+            raise SystemExit(line) from None
+        log.error("job %s: %s", hydra_cfg.job.num, line)
+        return math.nan
     except Exception as err:
-        folder.record_failure(cfg, err)
+        record(folder, cfg, err)
         if not multirun:
             raise
         log.exception("job %s failed (recorded in %s)", hydra_cfg.job.num, folder.metrics_file)
         return math.nan
     console.report(folder.path, metrics, cfg.task.get("test_metric"), job=multirun)
     return main_metric(cfg, metrics)
+
+
+# What a file system refuses a run: no space, no quota left, read-only, no permission.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def disk_error(err: OSError) -> str:
+    """One line for a write the file system refused, with what to do."""
+    where = f" writing {err.filename}" if err.filename else ""
+    fix = {
+        errno.ENOSPC: "free space on that disk",
+        errno.EDQUOT: "free space within your quota",
+    }.get(err.errno or 0, "make that folder writable, or run where you can write")
+    return f"{err.strerror or err}{where}; {fix}"
+
+
+def record(folder: RunFolder, cfg: DictConfig, err: BaseException) -> None:
+    """The failure in metrics.json where the job may write it (`may_record`); a failure to
+    write it (a disk still full) leaves the error line to say what happened."""
+    if may_record(folder):
+        try:
+            folder.record_failure(cfg, err)
+        except OSError:
+            log.warning("could not record the failure in %s", folder.metrics_file)
+
+
+def may_record(folder: RunFolder) -> bool:
+    """Whether a job may write its failure into `folder`: it holds the folder, or can take it.
+    Never into a folder another process holds (a second sweep's refused job wrote "failed"
+    into a job training there); `record_failure` never writes over a finished run."""
+    if folder.held():
+        return True
+    try:
+        folder.lock()
+    except FolderInUse:
+        return False
+    return True
 
 
 def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig:
@@ -146,21 +192,23 @@ def job_config(cfg: DictConfig, hydra_cfg: Any, folder: RunFolder) -> DictConfig
     continues as `resume=<its folder>` would, from its last.ckpt.
     """
     field = next((key for key in RUN_KEYS if cfg.get(key)), None)
-    continuing = (
-        field in ("resume", "ckpt_path") and run_folder_of(cfg.resume, cfg.ckpt_path) is not None
-    ) or (field == "resume_sweep" and not config_saved_now(folder.path))
+    continuing = (field == "resume" and run_folder_of(cfg.resume) is not None) or (
+        field == "resume_sweep" and not config_saved_now(folder.path)
+    )
     if not is_main_process() and folder.is_run():  # DDP: the config rank 0 saved
         continuing = True
-    restarted = scheduler_restarts() > 0 and folder.is_run() and not config_saved_now(folder.path)
+    restarted = folder.restarted_here() and not config_saved_now(folder.path)
     if not (continuing or restarted):
         return cfg
     typed = list(hydra_cfg.overrides.task)
     choices = dict(hydra_cfg.runtime.choices)
-    cfg = resumed_config(cfg, typed, choices, folder, field or "resume")
+    named_by = field if field in ("resume", "resume_sweep") else "resume"
+    cfg = resumed_config(cfg, typed, choices, folder, named_by)
     if restarted:
         restarts = scheduler_restarts()
-        log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
-        cfg.resume = str(folder.path)
-        if folder.last_checkpoint.is_file():  # its own latest state, not where it started from
-            cfg.ckpt_path = None
+        if restarts:
+            log.info("SLURM restarted this job (restart %d): it continues in its folder", restarts)
+        else:
+            log.info("The scheduler restarted job %s: it continues in its folder", scheduler_job())
+        cfg.resume = str(folder.path)  # from its last.ckpt, else anew (from ckpt_path's weights)
     return cfg

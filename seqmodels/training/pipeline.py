@@ -44,7 +44,7 @@ from seqmodels.training.callbacks import (
 )
 from seqmodels.training.folder import RunFolder, is_main_process, model_name, now
 from seqmodels.training.loggers import record_run_end, record_run_start
-from seqmodels.training.resuming import check_resumable, check_task
+from seqmodels.training.resuming import check_resumable, check_task, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +153,19 @@ def prepare_cublas(cfg: DictConfig) -> None:
 
 @dataclass
 class Start:
-    """Where a run starts: from scratch, or from a checkpoint (`path`, its contents `saved`)."""
+    """Where a run starts: from scratch; continuing from a checkpoint of its own (`path`, its
+    contents `saved`); or new, from another checkpoint's weights (`weights`, from
+    `weights_path`)."""
 
     path: str | Path | None = None
     saved: dict[str, Any] | None = None
+    weights: dict[str, Any] | None = None
+    weights_path: str | Path | None = None
 
 
 def continuing(cfg: DictConfig) -> bool:
-    """Whether the run continues in its folder (`resume=`, a `ckpt_path=`, `resume_sweep=`)."""
-    return bool(cfg.get("resume") or cfg.get("ckpt_path") or cfg.get("resume_sweep"))
+    """Whether the run continues in its folder (`resume=`, `resume_sweep=`)."""
+    return bool(cfg.get("resume") or cfg.get("resume_sweep"))
 
 
 def finished_already(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | None:
@@ -177,8 +181,8 @@ def finished_already(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | Non
     ):
         raise ConfigError(
             f"{folder.path} finished (metrics.json says ok): trainer.max_epochs={epochs} can't "
-            "train it further; start a new run (ckpt_path= a copy of its last.ckpt outside "
-            "the folder starts from its weights)"
+            "train it further; start a new run from its weights: ckpt_path="
+            f"{folder.last_checkpoint} trainer.max_epochs=..."
         )
     print(f"{folder.path} finished already (metrics.json says ok); nothing to resume")
     return finished
@@ -187,9 +191,12 @@ def finished_already(cfg: DictConfig, folder: RunFolder) -> dict[str, Any] | Non
 def prepare_folder(cfg: DictConfig, folder: RunFolder) -> Start:
     """Takes the run folder (its lock, for this process's life) and finds where the run starts.
 
-    A new run refuses a folder that holds results; a continued run starts from its last.ckpt
-    (or the `ckpt_path=` given), after dropping what a killed run wrote past that state.
+    A new run refuses a folder that holds results; a continued run starts from the checkpoint
+    `resume=` names or its last.ckpt, after dropping what a killed run wrote past that state; a
+    run with `ckpt_path=` (new, or continued before its first epoch ended) from those weights.
     """
+    from seqmodels.training.folder import resume_checkpoint
+
     resumed = continuing(cfg)
     main_process = is_main_process()
     if not resumed and main_process and folder.holds_results():
@@ -197,13 +204,18 @@ def prepare_folder(cfg: DictConfig, folder: RunFolder) -> Start:
             f"run folder {folder.path} already holds results (metrics.json or checkpoints); "
             f"continue it with resume={folder.path}, or choose another hydra.run.dir"
         )
-    start = Start(cfg.get("ckpt_path"))
-    if not start.path and resumed and folder.last_checkpoint.is_file():
-        start.path = folder.last_checkpoint
+    start = Start()
+    if resumed:
+        start.path = resume_checkpoint(cfg.get("resume"))
+        if start.path is None and folder.last_checkpoint.is_file():
+            start.path = folder.last_checkpoint
     if start.path:
-        field = "ckpt_path" if cfg.get("ckpt_path") else "resume"
-        start.saved = read_checkpoint(start.path, field=field)
-        check_task(start.saved, start.path, cfg.task.name, cfg.task.module._target_)
+        start.saved = read_checkpoint(start.path, field="resume")
+        check_task(start.saved, start.path, cfg.task.name, cfg.task.module._target_, "resume")
+    elif cfg.get("ckpt_path"):  # a new run from those weights (or one that never ended an epoch)
+        start.weights_path = cfg.ckpt_path
+        start.weights = read_checkpoint(cfg.ckpt_path, field="ckpt_path")
+        check_task(start.weights, cfg.ckpt_path, cfg.task.name, cfg.task.module._target_)
     if main_process:
         folder.lock()  # held until this process ends, however it ends
         folder.remove_partial_writes()
@@ -319,9 +331,12 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     """Trains the configured model on the configured task; returns what metrics.json holds.
 
     `callbacks` join the run's own (benchmarks time the training epochs with them). With
-    `resume` (or a `ckpt_path`, or `resume_sweep`) set, training continues in the same run
-    folder from its last.ckpt (or that checkpoint), or starts over there if no epoch ended; a
-    finished run (metrics.json says ok) is not trained again. Under DDP every process evaluates
+    `resume` (or `resume_sweep`) set, training continues in the same run folder from its
+    last.ckpt (or the checkpoint `resume` names), or starts over there if no epoch ended; a
+    finished run (metrics.json says ok) is not trained again. With `ckpt_path`, a new run
+    starts from that checkpoint's weights, and nothing else of its run: the settings, epochs,
+    optimizer, schedule and folder are this run's own (metrics.json's `started_from` names
+    the checkpoint). Under DDP every process evaluates
     the whole validation and test sets (only training is sharded), and rank 0 writes the files.
     Raises ConfigError for bad settings (before any training), FolderInUse when another
     process holds the folder, Diverged when the training loss stops being finite.
@@ -339,7 +354,9 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     params = trainable_parameters(module)
     log.info("%s: %s trainable parameters", module.model_name, f"{params:,}")
     if start.saved is not None:
-        check_resumable(start.saved, start.path or "", module)
+        check_resumable(start.saved, start.path or "", module, "resume")
+    elif start.weights is not None:
+        load_weights(module, start.weights, start.weights_path or "")
     parts = run_callbacks(cfg, folder.path, callbacks)
     trainer = build_trainer(cfg, folder.path, parts.all)
     record_run_start(trainer.loggers, cfg)  # MLflow: the config as params
@@ -361,6 +378,7 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         **{k: v for k, v in val_metrics.items() if k.startswith("val/")},
         **{k: v for k, v in test_metrics.items() if k.startswith("test/")},
         "best_checkpoint": str(Path(best).resolve()) if best else None,
+        "started_from": str(Path(cfg.ckpt_path).resolve()) if cfg.get("ckpt_path") else None,
         "epochs": trainer.current_epoch,
         "params": params,
         "fit_seconds": round(fit_seconds, 3),  # wall time of fit, validation included

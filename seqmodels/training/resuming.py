@@ -1,5 +1,6 @@
-"""Continuing a run: the config it continues with (its own, with the overrides a resumed run
-may change) and the checks of the checkpoint it continues from."""
+"""Continuing a run (`resume=`): the config it continues with (its own, with the overrides a
+resumed run may change) and the checks of the checkpoint it continues from; and a new run from
+a checkpoint's weights (`ckpt_path=`): the checks that they fit it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ RESUME_OVERRIDES = (
     "logger",
     "callbacks",
     "task.datamodule.data_dir",  # the same data, where this machine has it
+    "task.datamodule.path",  # (a series whose scale differs is refused: check_resumable)
     "task.datamodule.cache_dir",
     "task.datamodule.num_workers",
     "task.datamodule.pin_memory",
@@ -74,8 +76,9 @@ def resumed_config(
             )
     for key in allowed:
         OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
-    for key in RUN_KEYS:
-        OmegaConf.update(saved, key, cfg.get(key), force_add=True)
+    for key in RUN_KEYS:  # how it runs now; the weights it started from stay its own
+        if key != "ckpt_path":
+            OmegaConf.update(saved, key, cfg.get(key), force_add=True)
     return saved
 
 
@@ -98,37 +101,73 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
-def check_task(checkpoint: dict, path: str | Path, task: str, module_target: str) -> None:
-    """Refuses a checkpoint of another task before any data is read."""
+def check_task(
+    checkpoint: dict, path: str | Path, task: str, module_target: str, field: str = "ckpt_path"
+) -> None:
+    """Refuses a checkpoint of another task before any data is read (`field`: the key that
+    named it, resume or ckpt_path)."""
     saved_class, saved_task = checkpoint["seqmodels_class"], task_name(checkpoint)
     if saved_class != module_target.rsplit(".", 1)[-1] or saved_task not in (task, "?"):
         raise ConfigError(
-            f"ckpt_path={path} holds a {saved_class} of task={saved_task}, but this run "
-            f"is task={task}: resume it with task={saved_task}, or start a new run"
+            f"{field}={path} holds a {saved_class} of task={saved_task}, but this run "
+            f"is task={task}: give a checkpoint of task={task}, or task={saved_task}"
         )
 
 
-def check_resumable(checkpoint: dict, path: str | Path, model: SeqModule) -> None:
-    """Refuses a checkpoint whose model settings differ from `model`'s, or with no training
-    state. Hyperparameters other than the optimizer's must match: the weights would not fit
-    otherwise, and a run continued with another model would no longer be the run it claims."""
+def check_resumable(checkpoint: dict, path: str | Path, model: SeqModule, field: str) -> None:
+    """Refuses a checkpoint to continue from whose model settings differ from `model`'s, or
+    with no training state. Hyperparameters other than the optimizer's must match: the weights
+    would not fit otherwise, and a run continued with another model would no longer be the run
+    it claims. (`field`: the key that named it.)"""
+    changed = _changed_settings(checkpoint, model)
+    if changed:
+        raise ConfigError(
+            f"{field}={path} was trained with other settings: {'; '.join(changed[:4])}; resume "
+            "with the settings of its run, or start a new run"
+        )
+    if "loops" not in checkpoint:
+        raise ConfigError(
+            f"{field}={path} holds weights only, no training state to resume; give a run "
+            "folder (its last.ckpt), or start a new run from these weights: ckpt_path="
+        )
+
+
+def _changed_settings(checkpoint: dict, model: SeqModule) -> list[str]:
+    """`key=saved (this run: now)` for each hyperparameter but the optimizer's and
+    scheduler's that differs between a checkpoint and `model`."""
     saved, now = _flatten(checkpoint.get("hyper_parameters", {})), _flatten(dict(model.hparams))
     changed = [
         f"{key}={saved.get(key)!r} (this run: {now.get(key)!r})"
         for key in sorted(set(saved) | set(now))
         if key.split(".")[0] not in ("optimizer", "scheduler") and now.get(key) != saved.get(key)
     ]
-    if changed:
-        shown = [c if not c.startswith("vocab=") else "vocab (another vocabulary)" for c in changed]
-        raise ConfigError(
-            f"ckpt_path={path} was trained with other settings: {'; '.join(shown[:4])}; resume "
-            "with the settings of its run, or start a new run"
-        )
-    if "loops" not in checkpoint:
-        raise ConfigError(
-            f"ckpt_path={path} holds weights only, no training state to resume; "
-            "give last.ckpt of the run"
-        )
+    return [c if not c.startswith("vocab=") else "vocab (another vocabulary)" for c in changed]
+
+
+def load_weights(module: SeqModule, checkpoint: dict, path: str | Path) -> None:
+    """Starts a new run from a checkpoint's weights, and nothing else of its run (optimizer,
+    schedule, epochs, stop decision, best record, folder). The network must be the same shape
+    (ConfigError naming the settings that differ), and an IMDB model's vocabulary the same
+    (the embeddings' rows are its words)."""
+    saved, own = checkpoint["state_dict"], module.state_dict()
+    misfit = sorted(
+        key
+        for key in set(saved) | set(own)
+        if key not in saved or key not in own or saved[key].shape != own[key].shape
+    )
+    vocab = checkpoint.get("hyper_parameters", {}).get("vocab")
+    if vocab is not None and vocab != module.hparams.get("vocab"):
+        misfit.append("vocab")
+    if not misfit:
+        module.load_state_dict(saved)
+        return
+    net = [c for c in _changed_settings(checkpoint, module) if c.startswith(("net.", "vocab"))]
+    why = "; ".join(c.replace("net.", "model.", 1) for c in net[:4]) or f"{misfit[0]} differs"
+    raise ConfigError(
+        f"ckpt_path={path} holds weights of another network than this run's ({why}): a new run "
+        "from a checkpoint takes its weights, which fit only the same network and data "
+        "vocabulary; give the checkpoint's model settings, or leave ckpt_path out"
+    )
 
 
 def _flatten(values: dict, prefix: str = "") -> dict:
@@ -143,11 +182,16 @@ def _flatten(values: dict, prefix: str = "") -> dict:
 
 
 def check_start_checkpoint(cfg: DictConfig, folder: Path | None) -> None:
-    """The checkpoint the run would start from, read without running code: missing,
-    unreadable or of another task raises ConfigError."""
+    """The checkpoint the run would continue from (`resume=`: the one it names, or its folder's
+    last.ckpt) or start from (`ckpt_path=`), read without running code: missing, unreadable or
+    of another task raises ConfigError naming the key."""
+    from seqmodels.training.folder import resume_checkpoint
+
     path, field_name = cfg.get("ckpt_path"), "ckpt_path"
-    if not path and folder is not None and (Path(folder) / "checkpoints" / "last.ckpt").is_file():
-        path, field_name = Path(folder) / "checkpoints" / "last.ckpt", "resume"
+    if folder is not None:
+        path, field_name = resume_checkpoint(cfg.get("resume")), "resume"
+        if path is None and (Path(folder) / "checkpoints" / "last.ckpt").is_file():
+            path = Path(folder) / "checkpoints" / "last.ckpt"
     if path:
         saved = read_checkpoint(path, field=field_name)
-        check_task(saved, path, cfg.task.name, cfg.task.module._target_)
+        check_task(saved, path, cfg.task.name, cfg.task.module._target_, field_name)

@@ -83,8 +83,10 @@ def prepare_imdb(
     """Tokenizes, builds the vocabulary from the train split and encodes both splits, once.
 
     Returns the cache folder holding `vocab.json` and, per split, `{split}_ids.npy`,
-    `{split}_offsets.npy` and `{split}_labels.npy`. The folder's name is a hash of the source
-    and the tokenization settings, so a second call with the same ones only finds it.
+    `{split}_offsets.npy` and `{split}_labels.npy`. The folder's name is a hash of the source's
+    contents (`sources.fingerprint`: the files' bytes, not their names, sizes or times) and the
+    tokenization settings, so a second call with the same ones only finds it, and other data
+    under the same name is prepared anew.
     """
     source = local_source(Path(data_dir).expanduser()) if data_dir else hub_source(hub_dataset)
     key = json.dumps([fingerprint(source), num_words, TOKENIZER_VERSION])

@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader, SequentialSampler
 from seqmodels.data.imdb.cache import prepare_imdb
 from seqmodels.data.imdb.reviews import BucketBatchSampler, EncodedReviews, stratified_split
 from seqmodels.data.imdb.sources import HUB_DATASET, hub_source, local_source, read_split
-from seqmodels.data.sharding import train_loader
+from seqmodels.data.sharding import train_loader, worker_context
 from seqmodels.data.text import pad_batch
-from seqmodels.errors import ConfigError, check_positive
+from seqmodels.errors import ConfigError, check_positive, rounded_down, rounded_up
 
 TRUNCATION_SIDES = ("pre", "post")
 
@@ -127,19 +127,8 @@ class IMDBDataModule(L.LightningDataModule):
             return
         hp, cache = self.hparams, self._prepared()
         train = EncodedReviews.from_cache(cache, "train", hp.max_len, hp.truncation)
+        check_val_fraction(hp.val_fraction, train.labels)
         train_index, val_index = stratified_split(train.labels, hp.val_fraction, hp.seed)
-        if len(val_index) == 0 or len(train_index) == 0:
-            smallest = int(np.bincount(train.labels).min())  # reviews of the rarer label
-            fix = (
-                f"raise it to at least {0.5 / smallest:.2g}"
-                if len(val_index) == 0
-                else f"lower it below {1 - 0.5 / smallest:.2g}"
-            )
-            raise ConfigError(
-                f"task.datamodule.val_fraction={hp.val_fraction} leaves no "
-                f"{'validation' if len(val_index) == 0 else 'training'} reviews out of "
-                f"{len(train)} (split per label, rounded); {fix}"
-            )
         self.splits = {
             "train": train.subset(train_index),
             "val": train.subset(val_index),
@@ -152,6 +141,7 @@ class IMDBDataModule(L.LightningDataModule):
         loader_kwargs: dict[str, Any] = {
             "collate_fn": collate,
             "num_workers": hp.num_workers,
+            "multiprocessing_context": worker_context(hp.num_workers),
             "pin_memory": on_gpu(self.trainer) if hp.pin_memory is None else hp.pin_memory,
         }
         if shuffle:  # training: this rank's share, shuffled by seed and epoch
@@ -186,6 +176,31 @@ class IMDBDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.hparams.eval_batch_size, shuffle=False)
+
+
+def check_val_fraction(fraction: float, labels: np.ndarray) -> None:
+    """Refuses a validation fraction that leaves a label out of the validation or the training
+    reviews (the split is per label, rounded): the classifier would not learn that label, or
+    its validation AUROC would be undefined. The bound it suggests is one it accepts."""
+    counts = np.bincount(labels, minlength=2)
+    held = np.round(fraction * counts).astype(int)  # as stratified_split rounds
+    smallest = int(counts.min())  # reviews of the rarer label
+    if (held > 0).all() and (held < counts).all():
+        return
+    side = "validation" if (held == 0).any() else "training"
+    label = int(
+        np.flatnonzero(held == 0)[0] if side == "validation" else np.flatnonzero(held == counts)[0]
+    )
+    if smallest < 2:
+        fix = f"label {label} has {smallest} review; give it at least 2, one for each side"
+    elif side == "validation":
+        fix = f"raise it to at least {rounded_up(1 / smallest):g}"
+    else:
+        fix = f"lower it to at most {rounded_down(1 - 1 / smallest):g}"
+    raise ConfigError(
+        f"task.datamodule.val_fraction={fraction} leaves no {side} reviews of label {label} "
+        f"(of {int(counts[label])}; the split is per label, rounded); {fix}"
+    )
 
 
 def on_gpu(trainer: L.Trainer | None) -> bool:
