@@ -1,5 +1,5 @@
 """How often a 95% interval of a mean over n seeds holds the true mean: Student's t interval
-against the percentile bootstrap (seqmodels.evaluation.statistics), on normal and on skewed
+against the percentile bootstrap (seqmodels.stats), on normal and on skewed
 (log-normal) per-seed differences. Why summaries use t intervals at 3-5 seeds.
 
     python benchmarks/interval_coverage.py                 # n = 3, 5, 10, 30; 2,000 trials each
@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from seqmodels.evaluation.statistics import bootstrap_interval, t_interval
+from seqmodels.stats import bootstrap_interval, t_interval
 
 
 def coverage(n: int, trials: int, draw, true_mean: float, seed: int = 0) -> tuple[float, float]:

@@ -3,7 +3,6 @@ module's class, its task, its format) and `load_model`, which needs no config an
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,53 +10,36 @@ from typing import Any
 import torch
 
 from seqmodels.errors import ConfigError
-from seqmodels.tasks.base import CHECKPOINT_FORMAT, SeqModule
+from seqmodels.tasks.base import SeqModule
+from seqmodels.tasks.record import (
+    CHECKPOINT_FORMAT,
+    checkpoint_format,
+    recorded_class,
+    task_name,
+)
 
-# Where the task modules lived in seqmodels 0.1 (checkpoint format 1 records these modules).
-FORMAT_1_MODULES = {
-    "seqmodels.models": "seqmodels.tasks",
-    "seqmodels.models.forecaster": "seqmodels.tasks.forecaster",
-    "seqmodels.models.classifier": "seqmodels.tasks.classifier",
-    "seqmodels.models.sequence_classifier": "seqmodels.tasks.sequence_classifier",
-}
-
-
-def checkpoint_format(checkpoint: dict[str, Any]) -> int:
-    """The format a checkpoint was written in: 1 before networks were chosen by config."""
-    return int(checkpoint.get("seqmodels_format") or 1)
+__all__ = [
+    "checkpoint_format",
+    "find_checkpoint",
+    "load_model",
+    "module_class",
+    "net_target",
+    "read_checkpoint",
+    "task_name",
+]
 
 
 def module_class(checkpoint: dict[str, Any]) -> type[SeqModule] | None:
-    """The LightningModule class a checkpoint records, or None when it names none of seqmodels'.
-
-    Only modules inside the `seqmodels` package are imported (a checkpoint can't make another
-    module run); checkpoints of format 1 name a class of `seqmodels.models`, where the task
-    modules lived then.
-    """
-    name = checkpoint.get("seqmodels_class")
-    where = checkpoint.get("seqmodels_module") or "seqmodels.models"
-    if not isinstance(name, str) or not isinstance(where, str):
-        return None
-    if checkpoint_format(checkpoint) < 2:
-        where = FORMAT_1_MODULES.get(where, where)
-    if where != "seqmodels" and not where.startswith("seqmodels."):
-        return None
-    try:
-        cls = getattr(importlib.import_module(where), name, None)
-    except ImportError:
-        return None
-    return cls if isinstance(cls, type) and issubclass(cls, SeqModule) else None
+    """The LightningModule class a checkpoint records, or None when it names none of seqmodels'
+    task modules (see `recorded_class`)."""
+    cls = recorded_class(checkpoint)
+    return cls if cls is not None and issubclass(cls, SeqModule) else None
 
 
 def net_target(checkpoint: dict[str, Any]) -> str | None:
     """The network class a checkpoint's hyperparameters name (None: format 1's RecurrentNet)."""
     net = (checkpoint.get("hyper_parameters") or {}).get("net") or {}
     return net.get("_target_") if isinstance(net, dict) else None
-
-
-def task_name(checkpoint: dict[str, Any]) -> str:
-    """The task a checkpoint was trained on, `?` for checkpoints that predate the record."""
-    return checkpoint.get("seqmodels_task") or "?"
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -78,32 +60,6 @@ def find_checkpoint(path: str | Path) -> Path:
     if not candidates:
         raise ConfigError(f"run folder {path} has no best checkpoint under checkpoints/")
     return candidates[-1]
-
-
-def check_module_class(cls: type[SeqModule], path: str | Path) -> None:
-    """Raises ConfigError, in one line, when `cls.load_from_checkpoint(path)` can't work: `path`
-    is a folder or missing, or its checkpoint records another task module's class. A file
-    that torch can't read as plain values is left to Lightning."""
-    path = Path(path)
-    name = f"{cls.__name__}.load_from_checkpoint"
-    if path.is_dir():
-        raise ConfigError(
-            f"{name} takes a .ckpt file; {path} is a folder: seqmodels.load_model('{path}') "
-            f"loads a run folder's best checkpoint, seqmodels.load_run('{path}') the whole run"
-        )
-    if not path.is_file():
-        raise ConfigError(f"{name}: {path} does not exist; give a .ckpt file from checkpoints/")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return
-    recorded = module_class(checkpoint) if isinstance(checkpoint, dict) else None
-    if recorded is not None and not issubclass(recorded, cls):
-        raise ConfigError(
-            f"{path} holds a {recorded.__name__} (task {task_name(checkpoint)}), not a "
-            f"{cls.__name__}: load it with {recorded.__name__}.load_from_checkpoint or "
-            "seqmodels.load_model, which picks the class"
-        )
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SeqModule:

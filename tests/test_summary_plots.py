@@ -234,7 +234,7 @@ def model_sweep(folder: Path, values: dict[str, list[float]]) -> Path:
 
 @pytest.mark.unit
 def test_the_paired_interval_is_the_t_interval_of_the_per_seed_differences():
-    from seqmodels.evaluation.statistics import compare
+    from seqmodels.stats import compare
 
     rnn = {0: 1.30, 1: 1.25, 2: 1.40, 3: 1.35}
     lstm = {0: 1.20, 1: 1.21, 2: 1.28, 3: 1.31}
@@ -258,7 +258,7 @@ def test_the_paired_interval_is_the_t_interval_of_the_per_seed_differences():
 
 @pytest.mark.unit
 def test_only_seeds_both_finished_are_paired_and_fewer_than_three_cant_conclude():
-    from seqmodels.evaluation.statistics import compare
+    from seqmodels.stats import compare
 
     result = compare(("a", {0: 1.0, 1: 2.0, 5: 9.0}), ("b", {0: 1.5, 1: 2.5, 7: 0.0}), "m", "min")
     assert result.seeds == [0, 1] and result.differences == [-0.5, -0.5]

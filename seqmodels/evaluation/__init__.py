@@ -1,8 +1,8 @@
 """How runs are scored beyond the task's own metrics, as Lightning callbacks a config names:
 reference scores on the same test split (references.py, `task.callbacks`; IMDB's TF-IDF model
 in bag_of_words.py), accuracy by review length (by_length.py), per-example test predictions
-(predictions.py), the gradient-flow diagnostic (gradient_flow.py, `callbacks=`); and the
-statistics that compare runs over seeds (statistics.py)."""
+(predictions.py), the gradient-flow diagnostic (gradient_flow.py, `callbacks=`). The
+statistics that compare runs over seeds are seqmodels.stats."""
 
 from seqmodels.evaluation.by_length import AccuracyByLength
 from seqmodels.evaluation.gradient_flow import GradientFlow

@@ -19,8 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from seqmodels.evaluation.statistics import interval
 from seqmodels.files import atomic_path
+from seqmodels.stats import interval
 
 ROWS_FROM = 7  # configurations from which they are drawn as rows (labels beside them)
 LABEL_WIDTH = 38  # characters per line of a configuration's label

@@ -29,7 +29,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from seqmodels.evaluation.statistics import (
+from seqmodels.files import write_text
+from seqmodels.stats import (
     METHODS,
     MIN_SEEDS,
     Comparison,
@@ -37,7 +38,6 @@ from seqmodels.evaluation.statistics import (
     compare,
     describe,
 )
-from seqmodels.files import write_text
 from seqmodels.sweeps.folders import SweepFolder
 from seqmodels.sweeps.groups import (
     SWEEP,

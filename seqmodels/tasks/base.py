@@ -17,13 +17,13 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from seqmodels.errors import ConfigError
 from seqmodels.models.base import SequenceNet, States
+from seqmodels.tasks.record import check_module_class, write_record
 
 STAGES = ("train", "val", "test")
 # Scheduler settings that are Lightning's (how often it steps, what a plateau watches), not the
 # scheduler's own arguments.
 LIGHTNING_SCHEDULER_KEYS = ("interval", "frequency", "monitor")
 EXAMPLES = {"optimizer": "SGD", "scheduler": "StepLR"}  # for messages
-CHECKPOINT_FORMAT = 2  # 2: networks and optimizers named by `_target_`; 1: seqmodels 0.1
 
 
 class SeqModule(L.LightningModule):
@@ -143,8 +143,6 @@ class SeqModule(L.LightningModule):
         """Lightning's `load_from_checkpoint`, with one line (ConfigError) for a run folder
         instead of a checkpoint file and for a checkpoint of another task's module."""
         if isinstance(checkpoint_path, str | Path):
-            from seqmodels.checkpoints import check_module_class
-
             check_module_class(cls, checkpoint_path)
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
@@ -156,11 +154,7 @@ class SeqModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # lets load_model pick the class, and resume check the task
-        cls = type(self)
-        checkpoint["seqmodels_class"] = cls.__name__
-        checkpoint["seqmodels_module"] = cls.__module__
-        checkpoint["seqmodels_task"] = self.task
-        checkpoint["seqmodels_format"] = CHECKPOINT_FORMAT
+        write_record(checkpoint, self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.task = checkpoint.get("seqmodels_task")  # a loaded model knows its task
