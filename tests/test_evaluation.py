@@ -206,6 +206,19 @@ def test_predictions_agree_with_the_test_metrics(tmp_path, hydra_run):
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("task", ["sine", "memory", "imdb"])
+def test_a_bf16_mixed_run_writes_every_prediction(tmp_path, hydra_run, task):
+    """Under bf16-mixed a task's outputs can be bfloat16, which numpy can't hold."""
+    overrides = [*RUNS[task], "model=gru", "trainer.precision=bf16-mixed"]
+    if task == "imdb":
+        overrides.append(f"task.datamodule.data_dir={write_parquet_dir(tmp_path / 'data')}")
+    run = hydra_run(tmp_path / "run", *overrides)
+    rows = read_rows(run / "test_predictions.csv")
+    assert list(rows[0]) == COLUMNS[task] and len(rows) == EXAMPLES[task]
+    assert all(np.isfinite(float(v)) for row in rows for v in row.values())
+
+
+@pytest.mark.integration
 def test_eval_tests_a_sine_model_on_sine_long_data(tmp_path, hydra_run):
     run = hydra_run(tmp_path / "run", *RUNS["sine"])
     evaluated = evaluate(run, tmp_path / "eval", "experiment=sine_long")

@@ -57,7 +57,13 @@ class TestPredictions(Callback):
     ) -> None:
         # kept on the device: a read back here would wait for the GPU after every batch
         columns = module.prediction_columns(batch, outputs)  # type: ignore[operator]
-        self._columns.append({k: v.detach() for k, v in columns.items()})
+        # floats as float32: numpy has no bfloat16 (under bf16-mixed the outputs are bf16)
+        self._columns.append(
+            {
+                k: v.detach().float() if v.is_floating_point() else v.detach()
+                for k, v in columns.items()
+            }
+        )
 
     def on_test_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self._columns:
