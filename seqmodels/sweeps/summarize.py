@@ -103,6 +103,7 @@ class Summary:
     markdown: str
     comparisons: list[Comparison]
     baselines: list[Comparison]
+    console: str = ""  # what a multirun prints at its end: the table, the verdicts, failures
 
     @property
     def failed(self) -> int:
@@ -329,17 +330,25 @@ def summarize(
     fixed = fixed_settings(jobs)
     if fixed:
         text = f"Every job ran with {fixed}.\n\n{text}"
+    head = text  # the console's part: the settings, the table, above chance
     comparisons = compare_groups(groups, lead, mode, numeric, method) if lead else []
     baseline_rows, baselines = compare_baselines(groups, lead, mode, method) if lead else ([], [])
+    verdicts = "".join(f"- {c.verdict}\n" for _, c in comparisons)
     text += _comparisons_section(comparisons, lead, mode, method)
     text += _baselines_section(baseline_rows, baselines, lead or "")
     text += _seeds_section(groups, lead)
     failures = [job for job in jobs if job.status in FAILED]
-    if failures:
-        text += "\nFailed jobs:\n\n" + "".join(
+    failed = (
+        "\nFailed jobs:\n\n"
+        + "".join(
             f"- {job.folder.name} ({job.status}): {job.result.get('error', '?')}\n"
             for job in failures
         )
+        if failures
+        else ""
+    )
+    text += failed
+    console = head + (f"\n{verdicts}" if verdicts else "") + failed
     target.mkdir(parents=True, exist_ok=True)
     write_text(target / "summary.csv", _csv(columns, rows))
     write_text(target / "summary_pairs.csv", _pairs_csv(comparisons, baselines))
@@ -356,7 +365,8 @@ def summarize(
 
         plot_summary(groups, numeric, target / "summary.png", fixed=fixed, lead=lead, method=method)
         plot_gradient_flow_overlay(groups, numeric, target / "summary_gradient_flow.png")
-    return Summary(jobs, groups, columns, rows, text, [c for _, c in comparisons], baselines)
+    pairs = [c for _, c in comparisons]
+    return Summary(jobs, groups, columns, rows, text, pairs, baselines, console.rstrip("\n"))
 
 
 def _method_line(method: str) -> str:
@@ -594,7 +604,7 @@ class SummaryCallback(Callback):
                 f"error: summarizing {sweep_dir} failed ({type(err).__name__}: {err}); "
                 f"{failed} jobs failed; retry: python -m seqmodels.sweeps.summarize {sweep_dir}"
             ) from err
-        print(summary.markdown)
+        print(summary.console)
         print(f"Summary: {sweep_dir / 'summary.md'}")
         if failed:
             raise SystemExit(

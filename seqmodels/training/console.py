@@ -57,6 +57,7 @@ FILE_ONLY_MESSAGES = re.compile(
 FILE_ONLY_LOGGERS = ("mlflow", "alembic")
 FILE_ONLY = "seqmodels_file_only"  # a record attribute: train.log only, not the console
 JOB_LINE = "seqmodels_job_line"  # a record attribute: a sweep job's one console line
+IN_JOB_LINE = "seqmodels_in_job_line"  # a record attribute: a job's console line tells it
 _shown_in_sweep: set[str] = set()  # warnings a sweep's console showed, across its jobs
 
 
@@ -82,6 +83,8 @@ class _Quiet(logging.Filter):
         if self.console and file_only:
             return False
         if self.job and record.levelno < logging.WARNING and not getattr(record, JOB_LINE, False):
+            return False
+        if self.job and getattr(record, IN_JOB_LINE, False):
             return False
         if record.name == "py.warnings":
             # "path:line: Category: text\n  source line": the text decides what is a repeat
@@ -196,12 +199,15 @@ def report(run_dir: Path, metrics: dict[str, Any], headline: str | None, job: bo
 
 
 def job_line(metrics: dict[str, Any], headline: str | None) -> str:
-    """A sweep job's line: `test/mse_over_oracle = 1.07 (best-012.ckpt; 20 epochs, 3.1 s)`."""
+    """A sweep job's line: `test/mse_over_oracle = 1.07 (best-012.ckpt; 20 epochs, 3.1 s)`,
+    and the run's `note` where it has one."""
     value = metrics.get(headline or "", "?")
     best = metrics.get("best_checkpoint")
     parts = [Path(best).name] if best else []
     if "epochs" in metrics:
         parts.append(f"{metrics['epochs']} epochs, {metrics.get('fit_seconds', 0):.1f} s")
+    if metrics.get("note"):
+        parts.append(f"note: {metrics['note']}")
     return f"{headline} = {_fmt(value)} ({'; '.join(parts)})" if parts else f"{headline} = {value}"
 
 

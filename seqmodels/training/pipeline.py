@@ -362,13 +362,16 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
     record_run_start(trainer.loggers, cfg)  # MLflow: the config as params
     fit_seconds = fit(cfg, folder, trainer, module, datamodule, start)
     best = parts.best.best_model_path or None
+    note = None
     if parts.best.min_steps > trainer.global_step:
-        log.warning(
-            "note: the run made %d optimizer steps, fewer than task.min_steps_before_best=%d: "
-            "its last epoch is its best checkpoint",
-            trainer.global_step,
-            parts.best.min_steps,
+        note = (
+            f"the run made {trainer.global_step} optimizer steps, fewer than "
+            f"task.min_steps_before_best={parts.best.min_steps}: its last epoch is its best "
+            "checkpoint"
         )
+        log.warning(
+            "note: %s", note, extra={console.IN_JOB_LINE: True}
+        )  # a sweep job's line says it
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
     metrics = {
         "status": "ok",
@@ -380,6 +383,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
         "best_checkpoint": str(Path(best).resolve()) if best else None,
         "started_from": str(Path(cfg.ckpt_path).resolve()) if cfg.get("ckpt_path") else None,
         "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        **({"note": note} if note else {}),
         "params": params,
         "fit_seconds": round(fit_seconds, 3),  # wall time of fit, validation included
         "train_seconds": round(parts.clock.seconds, 3),  # time in training epochs only
