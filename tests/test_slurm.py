@@ -305,9 +305,10 @@ def test_ddp_across_slurm_tasks_trains_one_model_in_one_folder_over_the_whole_te
     assert "global_rank=0(2)" in logs and "global_rank=1(2)" in logs  # two tasks (submitit)
     (run_dir,) = [p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")]
     # ...that joined one process group (Lightning's line in rank 0's train.log)
-    assert "All distributed processes registered. Starting with 2 processes" in (
-        run_dir / "train.log"
-    ).read_text()
+    assert (
+        "All distributed processes registered. Starting with 2 processes"
+        in (run_dir / "train.log").read_text()
+    )
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert len(names) == 2 and names[0].startswith("best-") and names[1] == "last.ckpt"
     metrics = json.loads((run_dir / "metrics.json").read_text())
