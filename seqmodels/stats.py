@@ -123,7 +123,7 @@ def compare(
     The verdict is "A beats B by X (95% CI a..b)" when the interval of the mean difference
     leaves out 0 (X the mean improvement, in the direction `mode` says is better: lower for
     "min", higher for "max"), "A and B can't be told apart with N seeds (...)" when it holds
-    0 ("score the same on each of N seeds" where every difference is 0), and "can't
+    0 ("... (they score the same on each)" where every difference is 0), and "can't
     conclude" with fewer than `MIN_SEEDS` shared seeds.
     """
     (a, by_seed_a), (b, by_seed_b) = first, second
@@ -150,7 +150,10 @@ def compare(
     elif gain_high < 0:
         better, verdict = b, f"{b} beats {a} by {_gain(-gain, -gain_high, -gain_low, n)}"
     elif not any(differences):  # e.g. both at 100% accuracy: no spread to test against
-        better, verdict = None, f"{a} and {b} score the same on each of {n} seeds"
+        better, verdict = (
+            None,
+            f"{a} and {b} can't be told apart with {n} seeds (they score the same on each)",
+        )
     else:
         better, verdict = (
             None,

@@ -267,7 +267,7 @@ def test_only_seeds_both_finished_are_paired_and_fewer_than_three_cant_conclude(
 
 
 @pytest.mark.unit
-def test_two_identical_configurations_score_the_same_and_neither_is_better(tmp_path, capsys):
+def test_two_identical_configurations_cant_be_told_apart(tmp_path, capsys):
     from seqmodels.sweeps.summarize import main
 
     values = {"lstm": [1.2, 1.5, 1.1, 1.3]}
@@ -277,11 +277,9 @@ def test_two_identical_configurations_score_the_same_and_neither_is_better(tmp_p
     (pair,) = [r for r in read_rows(out / "summary_pairs.csv") if r["kind"] == "configurations"]
     assert pair["setting"] == "sweep" and (pair["first"], pair["second"]) == ("a, lstm", "b, lstm")
     assert float(pair["mean_difference"]) == 0 and pair["better"] == ""
-    assert pair["verdict"] == "a, lstm and b, lstm score the same on each of 4 seeds"
-    assert (
-        "| sweep | a, lstm and b, lstm score the same on each of 4 seeds |"
-        in (out / "summary.md").read_text()
-    )
+    same = "a, lstm and b, lstm can't be told apart with 4 seeds (they score the same on each)"
+    assert pair["verdict"] == same
+    assert f"| sweep | {same} |" in (out / "summary.md").read_text()
     # compared side by side in a folder of its own: the sweeps' own folders are untouched
     assert not (first / "summary.md").exists() and not (second / "summary.md").exists()
     rows = read_rows(out / "summary.csv")
