@@ -103,7 +103,7 @@ class Summary:
     markdown: str
     comparisons: list[Comparison]
     baselines: list[Comparison]
-    console: str = ""  # what a multirun prints at its end: the table, the verdicts, failures
+    console: str  # what a multirun prints at its end: the table, the verdicts, failures
 
     @property
     def failed(self) -> int:
@@ -337,16 +337,13 @@ def summarize(
     text += _comparisons_section(comparisons, lead, mode, method)
     text += _baselines_section(baseline_rows, baselines, lead or "")
     text += _seeds_section(groups, lead)
-    failures = [job for job in jobs if job.status in FAILED]
-    failed = (
-        "\nFailed jobs:\n\n"
-        + "".join(
-            f"- {job.folder.name} ({job.status}): {job.result.get('error', '?')}\n"
-            for job in failures
-        )
-        if failures
-        else ""
+    failed = "".join(
+        f"- {job.folder.name} ({job.status}): {job.result.get('error', '?')}\n"
+        for job in jobs
+        if job.status in FAILED
     )
+    if failed:
+        failed = f"\nFailed jobs:\n\n{failed}"
     text += failed
     console = head + (f"\n{verdicts}" if verdicts else "") + failed
     target.mkdir(parents=True, exist_ok=True)

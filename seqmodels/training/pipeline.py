@@ -369,9 +369,8 @@ def train(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Callback] = ()) ->
             f"task.min_steps_before_best={parts.best.min_steps}: its last epoch is its best "
             "checkpoint"
         )
-        log.warning(
-            "note: %s", note, extra={console.IN_JOB_LINE: True}
-        )  # a sweep job's line says it
+        # a sweep job's console says it in the job's one line instead
+        log.warning("note: %s", note, extra={console.IN_JOB_LINE: True})
     module, val_metrics, test_metrics = evaluate_best(trainer, module, datamodule, best)
     metrics = {
         "status": "ok",
